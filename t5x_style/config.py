@@ -1,0 +1,148 @@
+"""The one source of defaults: every field of every run, with its meaning, and its validation.
+
+`configs/*.py` start from `default_config()` and change only what makes their recipe; the command
+line overrides any field (`--config.model.num_layers=2`). The returned ConfigDict is locked, so a
+misspelt key is an error, and `validate` names the field, the value and what is allowed.
+"""
+
+import ml_collections
+
+ARCHITECTURES = ("causal_decoder", "prefix_decoder", "encoder_decoder")
+POSITION_ENCODINGS = ("relative", "rope", "absolute", "none")
+BIDIRECTIONAL_PATTERNS = ("full", "forward_backward")
+REMAT_POLICIES = ("none", "full", "minimal")
+DTYPES = ("float32", "bfloat16")
+
+# The sizes ladder. T5 v1.1 shapes (small..xxl); xxl is also Wang et al. (2022): decoder-only with
+# `num_layers` layers, encoder-decoder with `num_layers` + `num_layers`.
+SIZES = {
+    # For CPU tests and the laptop main job; vocab fits the byte vocabulary (259 + 100 extra ids).
+    "tiny": dict(d_model=128, num_heads=4, head_dim=32, d_ff=256, num_layers=2, vocab_size=384),
+    "small": dict(d_model=512, num_heads=6, head_dim=64, d_ff=1024, num_layers=8, vocab_size=32128),
+    "base": dict(d_model=768, num_heads=12, head_dim=64, d_ff=2048, num_layers=12, vocab_size=32128),
+    "large": dict(d_model=1024, num_heads=16, head_dim=64, d_ff=2816, num_layers=24, vocab_size=32128),
+    "xl": dict(d_model=2048, num_heads=32, head_dim=64, d_ff=5120, num_layers=24, vocab_size=32128),
+    "xxl": dict(d_model=4096, num_heads=64, head_dim=64, d_ff=10240, num_layers=24, vocab_size=32128),
+}
+
+
+def model_config(architecture: str = "causal_decoder", size: str = "tiny") -> ml_collections.ConfigDict:
+    """The model section: architecture, shape (from the sizes ladder) and numerics."""
+    if size not in SIZES:
+        raise ValueError(f"model.size={size!r} is not a known size; allowed: {sorted(SIZES)}")
+    m = ml_collections.ConfigDict()
+    # Which network: causal_decoder (GPT), prefix_decoder (non-causal, UniLM) or encoder_decoder (T5).
+    m.architecture = architecture
+    # Name of the row of SIZES the shape fields below came from (informational once set).
+    m.size = size
+    # Vocabulary size of the embedding and the output layer (32128 = 32100 rounded up to 128).
+    m.vocab_size = SIZES[size]["vocab_size"]
+    # Width of the residual stream.
+    m.d_model = SIZES[size]["d_model"]
+    # Attention heads per layer.
+    m.num_heads = SIZES[size]["num_heads"]
+    # Width of one head; num_heads * head_dim need not equal d_model (T5 v1.1 small: 6 x 64 = 384).
+    m.head_dim = SIZES[size]["head_dim"]
+    # Hidden width of the gated-GELU MLP.
+    m.d_ff = SIZES[size]["d_ff"]
+    # Decoder layers; the encoder-decoder has this many in the encoder and again in the decoder.
+    m.num_layers = SIZES[size]["num_layers"]
+    # Position information: relative (T5 bias buckets), rope, absolute (learned) or none (NoPE).
+    m.position_encoding = "relative"
+    # Relative-position buckets (T5: 32).
+    m.relative_num_buckets = 32
+    # Distance beyond which all relative positions share the last bucket (T5: 128).
+    m.relative_max_distance = 128
+    # RoPE maximum wavelength.
+    m.rope_max_wavelength = 10_000
+    # Longest sequence the learned absolute position table covers (also the KV-cache bound).
+    m.max_length = 2048
+    # Bidirectional attention (encoder, prefix region): full, or forward_backward (Su: half the
+    # heads lower-triangular, half upper-triangular).
+    m.bidirectional_pattern = "full"
+    # Share the input embedding with the output layer (T5 v1.1: False).
+    m.tie_embeddings = False
+    # Dropout after attention, MLP and embeddings (T5 v1.1 pretraining: 0).
+    m.dropout_rate = 0.0
+    # Activation/compute dtype; parameters stay in param_dtype, logits are always float32.
+    m.dtype = "float32"
+    # Parameter storage dtype.
+    m.param_dtype = "float32"
+    # Rematerialisation of each scanned layer: none, full (save nothing) or minimal (save matmuls).
+    m.remat_policy = "none"
+    # Weight of the z-loss, log(Z)^2, that keeps the softmax normaliser near 1 (T5X: 1e-4).
+    m.z_loss = 1e-4
+    # Label smoothing of the cross-entropy targets (T5X default 0).
+    m.label_smoothing = 0.0
+    return m
+
+
+def data_config() -> ml_collections.ConfigDict:
+    """The data section: corpus, tokenizer, objective, lengths, batching (owned by t5x_style.data)."""
+    d = ml_collections.ConfigDict()
+    # Pretraining objective: full_lm, prefix_lm, span_corruption or mlm.
+    d.objective = "full_lm"
+    # Examples per global batch (all hosts together).
+    d.batch_size = 16
+    return d
+
+
+def train_config() -> ml_collections.ConfigDict:
+    """The training section: steps, optimizer, schedule (owned by t5x_style.train)."""
+    t = ml_collections.ConfigDict()
+    # Number of optimizer steps.
+    t.num_steps = 100
+    return t
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Every field of a run with its default; `configs/*.py` change a few and lock nothing else."""
+    c = ml_collections.ConfigDict()
+    c.model = model_config()
+    c.data = data_config()
+    c.train = train_config()
+    # Seed for parameter initialisation and dropout.
+    c.seed = 0
+    return c
+
+
+def _check_choice(field: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"{field}={value!r} is not allowed; allowed: {list(allowed)}")
+
+
+def _check_positive(field: str, value) -> None:
+    if not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{field}={value!r} must be a positive integer")
+
+
+def validate_model(m: ml_collections.ConfigDict) -> None:
+    """Raises ValueError naming the field, the value and what is allowed."""
+    _check_choice("model.architecture", m.architecture, ARCHITECTURES)
+    _check_choice("model.position_encoding", m.position_encoding, POSITION_ENCODINGS)
+    _check_choice("model.bidirectional_pattern", m.bidirectional_pattern, BIDIRECTIONAL_PATTERNS)
+    _check_choice("model.remat_policy", m.remat_policy, REMAT_POLICIES)
+    _check_choice("model.dtype", m.dtype, DTYPES)
+    _check_choice("model.param_dtype", m.param_dtype, DTYPES)
+    for field in ("vocab_size", "d_model", "num_heads", "head_dim", "d_ff", "num_layers",
+                  "relative_num_buckets", "relative_max_distance", "max_length"):
+        _check_positive(f"model.{field}", m[field])
+    if m.position_encoding == "rope" and m.head_dim % 2:
+        raise ValueError(f"model.head_dim={m.head_dim} must be even for position_encoding='rope'")
+    if m.bidirectional_pattern == "forward_backward" and m.num_heads % 2:
+        raise ValueError(f"model.num_heads={m.num_heads} must be even for "
+                         "bidirectional_pattern='forward_backward' (half forward, half backward)")
+    if not 0.0 <= m.dropout_rate < 1.0:
+        raise ValueError(f"model.dropout_rate={m.dropout_rate} must be in [0, 1)")
+
+
+def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Checks every section; returns the config so calls chain."""
+    validate_model(config.model)
+    return config
+
+
+def finalize(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Locks a config (new keys are errors from here on) and validates it."""
+    config.lock()
+    return validate(config)
