@@ -1,0 +1,30 @@
+"""Analytic parameter counts, and the parameter-matched pairs of the architecture comparisons.
+
+The formula is written from the architecture, independently of the Flax code, so a test can hold
+the two against each other (and against the published T5 v1.1 sizes).
+"""
+
+import ml_collections
+
+
+def layer_params(m: ml_collections.ConfigDict, cross_attention: bool = False) -> int:
+    """One pre-norm block: q, k, v, out projections; gated MLP (wi_0, wi_1, wo); RMSNorm scales."""
+    attention = 4 * m.d_model * m.num_heads * m.head_dim
+    mlp = 3 * m.d_model * m.d_ff
+    norms = m.d_model * (3 if cross_attention else 2)
+    return attention * (2 if cross_attention else 1) + mlp + norms
+
+
+def count_params(m: ml_collections.ConfigDict) -> int:
+    """Number of parameters of the model section `m`."""
+    embedding = m.vocab_size * m.d_model
+    output = 0 if m.tie_embeddings else m.d_model * m.vocab_size
+    absolute = m.max_length * m.d_model if m.position_encoding == "absolute" else 0
+    relative_table = m.num_heads * m.relative_num_buckets if m.position_encoding == "relative" else 0
+    final_norm = m.d_model
+    if m.architecture == "encoder_decoder":
+        stacks = (m.num_layers * layer_params(m) + m.num_layers * layer_params(m, cross_attention=True)
+                  + 2 * (final_norm + relative_table))
+    else:
+        stacks = m.num_layers * layer_params(m) + final_norm + relative_table
+    return embedding + output + absolute + stacks
