@@ -87,12 +87,120 @@ def data_config() -> ml_collections.ConfigDict:
     return d
 
 
+OPTIMIZERS = ("adafactor", "adamw")
+SCHEDULES = ("rsqrt", "cosine")
+
+
 def train_config() -> ml_collections.ConfigDict:
     """The training section: steps, optimizer, schedule (owned by t5x_style.train)."""
     t = ml_collections.ConfigDict()
     # Number of optimizer steps.
     t.num_steps = 100
+    # adafactor (T5X's default: factored second moments, no momentum) or adamw.
+    t.optimizer = "adafactor"
+    # rsqrt: T5's constant learning_rate for warmup_steps, then learning_rate*sqrt(warmup/step);
+    # cosine: linear warmup to learning_rate, then cosine decay to end_learning_rate_ratio of it.
+    t.schedule = "rsqrt"
+    # Peak learning rate (T5X: 1/sqrt(10_000) = 0.01 with Adafactor's parameter-scaled updates).
+    t.learning_rate = 0.01
+    # Steps of the constant (rsqrt) or linear (cosine) warm-up phase (T5X: 10_000).
+    t.warmup_steps = 10_000
+    # Final learning rate of the cosine schedule, as a fraction of the peak.
+    t.end_learning_rate_ratio = 0.1
+    # AdamW first-moment decay.
+    t.adam_b1 = 0.9
+    # AdamW second-moment decay (0.95 as in GPT-3 / nanoGPT).
+    t.adam_b2 = 0.95
+    # AdamW denominator epsilon.
+    t.adam_eps = 1e-8
+    # AdamW decoupled weight decay, applied to matrices only (not norms or biases).
+    t.weight_decay = 0.1
+    # Clip gradients to this global L2 norm before the optimizer; 0 turns clipping off.
+    t.grad_clip_norm = 1.0
+    # Split each batch into this many microbatches and sum their gradients (same update, less memory).
+    t.num_microbatches = 1
+    # On a non-finite loss or gradient: False stops with an error naming the step; True skips it.
+    t.skip_nonfinite = False
+    # Log metrics (console, JSONL, TensorBoard) every this many steps.
+    t.log_every = 10
+    # Held-out loss every this many steps (and at the end); 0 turns it off.
+    t.eval_every = 100
+    # Number of held-out batches each evaluation averages over.
+    t.eval_batches = 4
     return t
+
+
+def mesh_config() -> ml_collections.ConfigDict:
+    """The mesh section: how devices are arranged (owned by t5x_style.partitioning)."""
+    m = ml_collections.ConfigDict()
+    # Data-parallel ways within a slice; -1 fills the devices the other axes leave.
+    m.data = -1
+    # Fully-sharded data-parallel ways (batch AND parameters/optimizer state split) within a slice.
+    m.fsdp = 1
+    # Tensor-parallel ways (heads, mlp, vocab split) within a slice.
+    m.tensor = 1
+    # Slices (over DCN) along the data axis; the product of dcn_* is the number of slices.
+    m.dcn_data = 1
+    # Slices along the fsdp axis.
+    m.dcn_fsdp = 1
+    # Slices along the tensor axis.
+    m.dcn_tensor = 1
+    # Call jax.distributed.initialize() and let JAX detect the cluster (TPU pod, SLURM, MPI).
+    m.distributed = False
+    # host:port of process 0 for an explicit multi-process run; empty = single process (or detect).
+    m.coordinator_address = ""
+    # Number of processes of an explicit multi-process run (with coordinator_address).
+    m.num_processes = 1
+    # This process's index in an explicit multi-process run (with coordinator_address).
+    m.process_id = 0
+    return m
+
+
+def checkpoint_config() -> ml_collections.ConfigDict:
+    """The checkpoint section: when to save, how many to keep, what to load (t5x_style.checkpoints)."""
+    k = ml_collections.ConfigDict()
+    # Save every this many steps (and at the last step, and on SIGTERM/SIGINT); 0 = only those.
+    k.save_every = 100
+    # Keep the newest this many checkpoints.
+    k.keep = 3
+    # Write checkpoints in a background thread (the step blocks only for the device-to-host copy).
+    k.async_save = True
+    # A checkpoint step directory whose parameters (only) initialise a fresh run: finetuning, or a
+    # causal decoder loaded as a prefix decoder. Ignored when the workdir already has a checkpoint.
+    k.init_params_from = ""
+    return k
+
+
+def validate_train(t: ml_collections.ConfigDict) -> None:
+    """Raises ValueError naming the field, the value and what is allowed."""
+    _check_choice("train.optimizer", t.optimizer, OPTIMIZERS)
+    _check_choice("train.schedule", t.schedule, SCHEDULES)
+    for field in ("num_steps", "warmup_steps", "num_microbatches", "log_every", "eval_batches"):
+        _check_positive(f"train.{field}", t[field])
+    if not t.learning_rate > 0:
+        raise ValueError(f"train.learning_rate={t.learning_rate} must be > 0")
+    if t.grad_clip_norm < 0 or t.eval_every < 0:
+        raise ValueError(f"train.grad_clip_norm={t.grad_clip_norm} and train.eval_every="
+                         f"{t.eval_every} must be >= 0 (0 turns them off)")
+
+
+def validate_mesh(m: ml_collections.ConfigDict) -> None:
+    """Raises ValueError naming the field, the value and what is allowed."""
+    for field in ("data", "fsdp", "tensor"):
+        if m[field] != -1:
+            _check_positive(f"mesh.{field}", m[field])
+    for field in ("dcn_data", "dcn_fsdp", "dcn_tensor", "num_processes"):
+        _check_positive(f"mesh.{field}", m[field])
+    if not 0 <= m.process_id < m.num_processes:
+        raise ValueError(f"mesh.process_id={m.process_id} must be in [0, mesh.num_processes="
+                         f"{m.num_processes})")
+
+
+def validate_checkpoint(k: ml_collections.ConfigDict) -> None:
+    """Raises ValueError naming the field, the value and what is allowed."""
+    _check_positive("checkpoint.keep", k.keep)
+    if not isinstance(k.save_every, int) or k.save_every < 0:
+        raise ValueError(f"checkpoint.save_every={k.save_every!r} must be an integer >= 0")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -101,6 +209,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.model = model_config()
     c.data = data_config()
     c.train = train_config()
+    c.mesh = mesh_config()
+    c.checkpoint = checkpoint_config()
     # Seed for parameter initialisation and dropout.
     c.seed = 0
     return c
@@ -139,6 +249,9 @@ def validate_model(m: ml_collections.ConfigDict) -> None:
 def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Checks every section; returns the config so calls chain."""
     validate_model(config.model)
+    validate_train(config.train)
+    validate_mesh(config.mesh)
+    validate_checkpoint(config.checkpoint)
     return config
 
 

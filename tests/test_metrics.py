@@ -1,0 +1,45 @@
+"""Writers, the console line, throughput arithmetic and the CPU peak cache."""
+
+import json
+import os
+
+import pytest
+
+from t5x_style import metrics
+
+
+def test_writer_appends_jsonl_and_tensorboard(tmp_path, capsys):
+    writer = metrics.MetricWriter(str(tmp_path), num_steps=100)
+    writer.write(10, {"loss": 5.0, "tokens_per_second": 1234.0, "seconds_per_step": 0.5})
+    writer.write(20, {"loss": 4.0})
+    writer.close()
+    lines = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+    assert lines == [{"step": 10, "loss": 5.0, "tokens_per_second": 1234.0, "seconds_per_step": 0.5},
+                     {"step": 20, "loss": 4.0}]
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "tensorboard"))
+    out = capsys.readouterr().out
+    assert "step 10/100 | loss 5.0000 | 1,234 tok/s | ETA 0m45s" in out
+
+
+def test_throughput_window():
+    meter = metrics.Throughput(tokens_per_step=1000, flops_per_step=1e9, peak_flops_per_device=1e12)
+    meter._start -= 2.0  # pretend two seconds passed
+    meter.step(), meter.step()
+    window = meter.window()
+    assert window["tokens_per_second"] == pytest.approx(1000, rel=0.01)
+    assert window["mfu"] == pytest.approx(1e9 / 8 / 1e12, rel=0.01)  # 8 fake devices
+
+
+def test_cpu_peak_is_measured_once_and_cached(tmp_path, monkeypatch):
+    cache = tmp_path / "peak.json"
+    monkeypatch.setattr(metrics, "_CPU_PEAK_CACHE", str(cache))
+    calls = []
+    monkeypatch.setattr(metrics, "measure_matmul_flops", lambda dtype: calls.append(dtype) or 8e11)
+    first, source = metrics.peak_flops_per_device("float32")
+    second, _ = metrics.peak_flops_per_device("float32")
+    assert first == second == pytest.approx(1e11) and calls == ["float32"]
+    assert "measured float32" in source and cache.exists()
+
+
+def test_matmul_rate_is_positive():
+    assert metrics.measure_matmul_flops("float32", size=128, repeats=2) > 0
