@@ -80,11 +80,56 @@ def model_config(architecture: str = "causal_decoder", size: str = "tiny") -> ml
 def data_config() -> ml_collections.ConfigDict:
     """The data section: corpus, tokenizer, objective, lengths, batching (owned by t5x_style.data)."""
     d = ml_collections.ConfigDict()
+    # Text source: an embedded corpus (wiki_en, shakespeare, mix; a slice as wiki_en_first300)
+    # or a tfds name prepared in array_record (c4/en:3.1.0, wiki40b/en, lm1b).
+    d.corpus = "wiki_en"
+    # tfds data_dir ("" = ~/.cache/t5x_style/tensorflow_datasets or $T5X_STYLE_CACHE; gs:// on TPU).
+    d.data_dir = ""
+    # Fetch and prepare a missing dataset; False fails at once with the command that prepares it.
+    d.download = False
+    # Feature of each tfds record that holds the text (c4, wiki40b, lm1b: "text").
+    d.text_feature = "text"
+    # Split to train on.
+    d.train_split = "train"
+    # Split to evaluate on; for embedded corpora, the held-out whole documents.
+    d.eval_split = "validation"
+    # "byte" (ids 3..258, no training) or the path of a SentencePiece .model (local or gs://).
+    d.vocabulary = "byte"
+    # T5 sentinels <extra_id_0..N-1> at the top of the vocabulary (extra_id_0 = the last id).
+    d.extra_ids = 100
     # Pretraining objective: full_lm, prefix_lm, span_corruption or mlm.
     d.objective = "full_lm"
+    # Tokens per example: the decoder sequence, or the encoder inputs for span_corruption
+    # (512 -> targets 114, decoders read 626); see data.pipeline.model_feature_lengths.
+    d.sequence_length = 512
+    # Fraction of tokens corrupted by span_corruption and by mlm (T5, BERT: 0.15).
+    d.noise_density = 0.15
+    # Mean noise span length of span_corruption (T5: 3.0).
+    d.mean_noise_span_length = 3.0
+    # Pack several examples per row with segment ids and positions (T5X: True).
+    d.pack = True
+    # Seed of the document shuffle and of the objectives' randomness (split points, masks).
+    d.seed = 0
     # Examples per global batch (all hosts together).
     d.batch_size = 16
     return d
+
+
+def validate_data(d: ml_collections.ConfigDict) -> None:
+    """Raises ValueError naming the field, the value and what is allowed."""
+    _check_choice("data.objective", d.objective,
+                  ("full_lm", "prefix_lm", "span_corruption", "mlm"))
+    for field in ("sequence_length", "batch_size"):
+        _check_positive(f"data.{field}", d[field])
+    if not 0.0 < d.noise_density < 1.0:
+        raise ValueError(f"data.noise_density={d.noise_density} must be in (0, 1)")
+    if d.mean_noise_span_length < 1.0:
+        raise ValueError(f"data.mean_noise_span_length={d.mean_noise_span_length} must be >= 1")
+    if not isinstance(d.extra_ids, int) or d.extra_ids < 0:
+        raise ValueError(f"data.extra_ids={d.extra_ids!r} must be an integer >= 0")
+    if d.objective in ("span_corruption", "mlm") and d.extra_ids < 1:
+        raise ValueError(f"data.objective={d.objective!r} needs sentinels; data.extra_ids="
+                         f"{d.extra_ids} must be >= 1")
 
 
 OPTIMIZERS = ("adafactor", "adamw")
