@@ -4,7 +4,7 @@ Examples are dicts of 1-D features named `encoder_*` or `decoder_*` (see `featur
 stream is packed to its own length. For every stream the row gets `<stream>_segment_ids`
 (1, 2, ... per example, 0 on padding) and `<stream>_positions` (restarting at 0 per example);
 every feature is padded with 0. An encoder-decoder example goes in a row only if both its
-encoder and its decoder parts fit. Packing is greedy and in order, so rows are reproducible.
+encoder and its decoder parts fit. Packing is first-fit over a window of documents, so rows are reproducible.
 
     decoder examples [3, 9, 1] and [4, 1], length 6 (seqio LMFeatureConverter):
     decoder_target_tokens = [3, 9, 1, 4, 1, 0]
@@ -57,63 +57,83 @@ def _check_fits(example: dict, lengths: dict[str, int]) -> None:
                             f"{lengths[stream]}: the chunk length does not match the lengths")
 
 
-class _PackIterator(grain.DatasetIterator):
-    """Reads lists of examples (one list per document) and yields packed rows.
+def first_fit(examples: list[dict], lengths: dict[str, int]) -> list[list[dict]]:
+    """Each example, in order, goes to the first row with room in every stream, else a new row."""
+    rows, used = [], []
+    for example in examples:
+        sizes = _sizes(example)
+        for row, room in zip(rows, used):
+            if all(room[s] + sizes[s] <= lengths[s] for s in sizes):
+                row.append(example)
+                room.update({s: room[s] + sizes[s] for s in sizes})
+                break
+        else:
+            rows.append([example])
+            used.append(dict(sizes))
+    return rows
 
-    State: the parent's state just before the document being emptied, plus how many of that
-    document's examples are already in rows; restoring re-reads that document and skips them.
+
+class _PackIterator(grain.DatasetIterator):
+    """Reads lists of examples (one list per document), packs a window of documents at a time.
+
+    State: the parent's state at the start of the current window and how many of its rows were
+    returned; restoring re-reads the window, packs it again (deterministic) and skips those rows.
     """
 
-    def __init__(self, parent: grain.DatasetIterator, lengths: dict[str, int], pack: bool):
+    def __init__(self, parent: grain.DatasetIterator, lengths: dict[str, int], pack: bool,
+                 window: int):
         super().__init__(parent)
-        self._lengths, self._pack = lengths, pack
-        self._document_state = parent.get_state()
-        self._pending: list[dict] = []
-        self._consumed = 0
+        self._lengths, self._pack, self._window = lengths, pack, window
+        self._window_state = parent.get_state()
+        self._rows: list[list[dict]] = []
+        self._returned = 0
 
-    def _read_document(self) -> None:
-        self._document_state = self._parent.get_state()
-        self._pending = list(next(self._parent))
-        self._consumed = 0
+    def _read_window(self) -> None:
+        """Packs the next `window` documents; StopIteration once the parent has none left."""
+        self._window_state = self._parent.get_state()
+        examples, documents = [], 0
+        for documents, document in enumerate(self._parent, start=1):
+            examples += document
+            if documents == self._window:
+                break
+        if not documents:
+            raise StopIteration
+        for example in examples:
+            _check_fits(example, self._lengths)
+        self._rows = (first_fit(examples, self._lengths) if self._pack
+                      else [[example] for example in examples])
+        self._returned = 0
 
     def __next__(self) -> dict[str, np.ndarray]:
-        row, used = [], dict.fromkeys(self._lengths, 0)
-        while True:
-            if not self._pending:
-                try:
-                    self._read_document()
-                except StopIteration:
-                    if row:
-                        return pack_row(row, self._lengths)
-                    raise
-                continue
-            example = self._pending[0]
-            _check_fits(example, self._lengths)
-            sizes = _sizes(example)
-            if row and (not self._pack or any(used[s] + sizes[s] > self._lengths[s] for s in sizes)):
-                return pack_row(row, self._lengths)
-            row.append(self._pending.pop(0))
-            self._consumed += 1
-            used = {s: used[s] + sizes[s] for s in used}
+        while not self._rows:
+            self._read_window()
+        self._returned += 1
+        return pack_row(self._rows.pop(0), self._lengths)
 
     def get_state(self) -> dict:
-        return {"document": self._document_state, "consumed": self._consumed}
+        return {"window": self._window_state, "returned": self._returned}
 
     def set_state(self, state: dict) -> None:
-        self._parent.set_state(state["document"])
-        self._pending, self._consumed = [], 0
-        if state["consumed"]:
-            self._read_document()
-            del self._pending[:state["consumed"]]
-            self._consumed = state["consumed"]
+        self._parent.set_state(state["window"])
+        self._window_state, self._rows, self._returned = state["window"], [], 0
+        if state["returned"]:
+            self._read_window()
+            del self._rows[:state["returned"]]
+            self._returned = state["returned"]
 
 
 class PackIterDataset(grain.IterDataset):
-    """Packs (pack=True) or pads one example per row (pack=False), deterministically."""
+    """Packs (pack=True) or pads one example per row (pack=False), deterministically.
 
-    def __init__(self, parent: grain.IterDataset, lengths: dict[str, int], pack: bool = True):
+    `window` documents are packed together first-fit: larger windows fill rows better (T5X's
+    packer looks at many examples at once too); in-order greedy packing would leave rows of
+    wiki leads at length 512 about a quarter empty.
+    """
+
+    def __init__(self, parent: grain.IterDataset, lengths: dict[str, int], pack: bool = True,
+                 window: int = 64):
         super().__init__(parent)
-        self._lengths, self._pack = dict(lengths), pack
+        self._lengths, self._pack, self._window = dict(lengths), pack, window
 
     def __iter__(self) -> _PackIterator:
-        return _PackIterator(self._parent.__iter__(), self._lengths, self._pack)
+        return _PackIterator(self._parent.__iter__(), self._lengths, self._pack, self._window)
