@@ -291,9 +291,30 @@ def validate_model(m: ml_collections.ConfigDict) -> None:
         raise ValueError(f"model.dropout_rate={m.dropout_rate} must be in [0, 1)")
 
 
+def validate_pairing(config: ml_collections.ConfigDict) -> None:
+    """Checks between sections: the objective suits the architecture, the sequence is long enough
+    for the objective, the vocabulary fits the embedding, the positions fit the position table."""
+    from t5x_style.data import features, pipeline, tokenizer  # Late: data imports this module.
+
+    features.converter(config.model.architecture, config.data.objective)  # Raises if unsuitable.
+    lengths = pipeline.model_feature_lengths(config)
+    vocabulary = config.data.vocabulary
+    if vocabulary == "byte":  # A SentencePiece model is checked when the pipeline loads it.
+        size = tokenizer.get_vocabulary(vocabulary, config.data.extra_ids).vocab_size
+        if size > config.model.vocab_size:
+            raise ValueError(f"model.vocab_size={config.model.vocab_size} is smaller than the "
+                             f"{vocabulary!r} vocabulary ({size} ids); allowed: >= {size}")
+    longest = max(lengths.values())
+    if longest > config.model.max_length:
+        raise ValueError(f"model.max_length={config.model.max_length} is shorter than the longest "
+                         f"sequence the data makes ({lengths}); allowed: >= {longest}")
+
+
 def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Checks every section; returns the config so calls chain."""
     validate_model(config.model)
+    validate_data(config.data)
+    validate_pairing(config)
     validate_train(config.train)
     validate_mesh(config.mesh)
     validate_checkpoint(config.checkpoint)

@@ -14,7 +14,7 @@ Array = jnp.ndarray
 def pairwise(query: Array, key: Array, fn) -> Array:
     """`fn(query[b, i], key[b, j])` as `[batch, 1, q_len, k_len]`.
 
-    >>> pairwise(jnp.array([[1, 1, 2]]), jnp.array([[1, 2]]), jnp.equal)[0, 0].astype(int)
+    Example: pairwise(jnp.array([[1, 1, 2]]), jnp.array([[1, 2]]), jnp.equal)[0, 0].astype(int)
     [[1, 0], [1, 0], [0, 1]]
     """
     return fn(query[:, None, :, None], key[:, None, None, :])
@@ -34,7 +34,7 @@ def combine(*masks: Array | None) -> Array | None:
 def causal(tokens: Array) -> Array:
     """Lower-triangular: position i sees positions j <= i. Depends on the shape of `tokens` only.
 
-    >>> causal(jnp.zeros((1, 3)))[0, 0].astype(int)
+    Example: causal(jnp.zeros((1, 3)))[0, 0].astype(int)
     [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
     """
     idx = jnp.broadcast_to(jnp.arange(tokens.shape[-1]), tokens.shape)
@@ -44,7 +44,7 @@ def causal(tokens: Array) -> Array:
 def padding(query_tokens: Array, key_tokens: Array) -> Array:
     """Both positions hold a real token (id > 0; 0 is padding).
 
-    >>> padding(jnp.array([[5, 6, 0]]), jnp.array([[7, 0]]))[0, 0].astype(int)
+    Example: padding(jnp.array([[5, 6, 0]]), jnp.array([[7, 0]]))[0, 0].astype(int)
     [[1, 0], [1, 0], [0, 0]]
     """
     return pairwise(query_tokens > 0, key_tokens > 0, jnp.logical_and)
@@ -53,7 +53,7 @@ def padding(query_tokens: Array, key_tokens: Array) -> Array:
 def segments(query_segment_ids: Array, key_segment_ids: Array) -> Array:
     """Packing: positions attend only within their own packed example (same segment id).
 
-    >>> segments(jnp.array([[1, 1, 2]]), jnp.array([[1, 1, 2]]))[0, 0].astype(int)
+    Example: segments(jnp.array([[1, 1, 2]]), jnp.array([[1, 1, 2]]))[0, 0].astype(int)
     [[1, 1, 0], [1, 1, 0], [0, 0, 1]]
     """
     return pairwise(query_segment_ids, key_segment_ids, jnp.equal)
@@ -65,7 +65,7 @@ def prefix(decoder_causal_attention: Array) -> Array:
     Positions with `decoder_causal_attention == 1` (the inputs plus the first target position,
     as seqio's PrefixLMFeatureConverter sets it) see each other both ways; the rest is causal.
 
-    >>> prefix(jnp.array([[1, 1, 0, 0]]))[0, 0].astype(int)
+    Example: prefix(jnp.array([[1, 1, 0, 0]]))[0, 0].astype(int)
     [[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]]
     """
     dca = decoder_causal_attention > 0
@@ -80,10 +80,10 @@ def forward_backward(bidirectional: Array, num_heads: int) -> Array:
     `bidirectional` is `[batch, length]` of 0/1 (all ones for an encoder, `decoder_causal_attention`
     for a prefix decoder). Returns `[batch, num_heads, length, length]`.
 
-    >>> m = forward_backward(jnp.array([[1, 1, 0]]), num_heads=2)[0].astype(int)
-    >>> m[0]  # lower-triangular head
+    Example: m = forward_backward(jnp.array([[1, 1, 0]]), num_heads=2)[0].astype(int)
+    m[0], a backward-looking (lower-triangular) head:
     [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
-    >>> m[1]  # upper-triangular head inside the region, causal outside it
+    m[1], a forward-looking head (upper-triangular inside the region, causal outside it):
     [[1, 1, 0], [0, 1, 0], [1, 1, 1]]
     """
     if num_heads % 2:
