@@ -216,6 +216,34 @@ def checkpoint_config() -> ml_collections.ConfigDict:
     return k
 
 
+def eval_config() -> ml_collections.ConfigDict:
+    """The eval section: zero/few-shot tasks, shots, sizes (owned by t5x_style.evaluation)."""
+    e = ml_collections.ConfigDict()
+    # Tasks or suites: "bigbench:<task>", "bigbench:t0" (T0's 14), "bigbench:extra" (COPA-, SIQA-,
+    # HellaSwag-like six), "heldout:lambada", "heldout:description", or a path to a .json/.jsonl task.
+    e.tasks = ("heldout:lambada", "heldout:description", "bigbench:t0", "bigbench:extra")
+    # Few-shot counts to evaluate every task at (lm-evaluation-harness num_fewshot).
+    e.shots = (0, 1, 5)
+    # At most this many scored items per task (per BIG-bench subtask), subsampled with sample_seed.
+    e.max_items = 500
+    # Seed of the per-task item subsample and of the held-out tasks' distractors and choice order.
+    e.sample_seed = 0
+    # Seed of the few-shot demonstrations (lm-evaluation-harness: 1234).
+    e.fewshot_seed = 1234
+    # Requests per scoring batch; a multiple of the mesh's batch shards.
+    e.batch_size = 32
+    # Longest scored row in tokens (context + continuation; the encoder's and the decoder's each for
+    # the encoder-decoder); contexts are truncated from the left to fit.
+    e.max_length = 512
+    # Embedded corpus whose held-out documents make the heldout:* tasks.
+    e.heldout_corpus = "wiki_en"
+    # Bootstrap resamples for the standard errors.
+    e.bootstrap_iters = 1000
+    # Run the suite every this many training steps (and at the end); 0 = never during training.
+    e.every_steps = 0
+    return e
+
+
 def validate_train(t: ml_collections.ConfigDict) -> None:
     """Raises ValueError naming the field, the value and what is allowed."""
     _check_choice("train.optimizer", t.optimizer, OPTIMIZERS)
@@ -248,6 +276,18 @@ def validate_checkpoint(k: ml_collections.ConfigDict) -> None:
         raise ValueError(f"checkpoint.save_every={k.save_every!r} must be an integer >= 0")
 
 
+def validate_eval(e: ml_collections.ConfigDict) -> None:
+    """Raises ValueError naming the field, the value and what is allowed."""
+    for field in ("max_items", "batch_size", "max_length", "bootstrap_iters"):
+        _check_positive(f"eval.{field}", e[field])
+    if not e.tasks or any(not isinstance(t, str) or not t for t in e.tasks):
+        raise ValueError(f"eval.tasks={e.tasks!r} must be a non-empty tuple of task names")
+    if not e.shots or any(not isinstance(s, int) or s < 0 for s in e.shots):
+        raise ValueError(f"eval.shots={e.shots!r} must be a non-empty tuple of integers >= 0")
+    if not isinstance(e.every_steps, int) or e.every_steps < 0:
+        raise ValueError(f"eval.every_steps={e.every_steps!r} must be an integer >= 0")
+
+
 def default_config() -> ml_collections.ConfigDict:
     """Every field of a run with its default; `configs/*.py` change a few and lock nothing else."""
     c = ml_collections.ConfigDict()
@@ -256,6 +296,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.train = train_config()
     c.mesh = mesh_config()
     c.checkpoint = checkpoint_config()
+    c.eval = eval_config()
     # Seed for parameter initialisation and dropout.
     c.seed = 0
     return c
@@ -318,6 +359,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     validate_train(config.train)
     validate_mesh(config.mesh)
     validate_checkpoint(config.checkpoint)
+    validate_eval(config.eval)
     return config
 
 
