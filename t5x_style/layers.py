@@ -22,10 +22,29 @@ def dtype_of(name: str):
     return {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[name]
 
 
-def _param_init(fan_in_scale: float = 1.0, axes=()):
-    """T5's initialiser: variance scaling on fan-in, with the logical axis names attached."""
-    return nn.with_logical_partitioning(
-        nn.initializers.variance_scaling(fan_in_scale, "fan_in", "truncated_normal"), axes)
+class Projection(nn.Module):
+    """x @ kernel over the last `in_ndim` axes of x, with a kernel of shape in_shape + out_shape
+    that carries one logical axis name per dimension (what Flax's DenseGeneral cannot: it
+    initialises a flat 2-D kernel, which breaks 3-D logical sharding under a mesh). No bias;
+    T5's initialiser: variance scaling over the fan-in."""
+    out_shape: tuple[int, ...]
+    kernel_axes: tuple[str, ...]
+    in_ndim: int = 1
+    init_scale: float = 1.0
+    dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        in_axes = tuple(range(self.in_ndim))
+        out_axes = tuple(range(self.in_ndim, self.in_ndim + len(self.out_shape)))
+        init = nn.initializers.variance_scaling(self.init_scale, "fan_in", "truncated_normal",
+                                                in_axis=in_axes, out_axis=out_axes)
+        kernel = self.param("kernel", nn.with_logical_partitioning(init, self.kernel_axes),
+                            x.shape[x.ndim - self.in_ndim:] + tuple(self.out_shape), self.param_dtype)
+        contract_x = tuple(range(x.ndim - self.in_ndim, x.ndim))
+        return jax.lax.dot_general(x.astype(self.dtype), kernel.astype(self.dtype),
+                                   ((contract_x, in_axes), ((), ())))
 
 
 class RMSNorm(nn.Module):
@@ -51,13 +70,12 @@ class GatedMlp(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        dense = functools.partial(nn.DenseGeneral, use_bias=False, dtype=self.dtype,
-                                  param_dtype=self.param_dtype)
-        gate = dense(self.d_ff, kernel_init=_param_init(axes=("embed", "mlp")), name="wi_0")(x)
-        linear = dense(self.d_ff, kernel_init=_param_init(axes=("embed", "mlp")), name="wi_1")(x)
+        dense = functools.partial(Projection, dtype=self.dtype, param_dtype=self.param_dtype)
+        gate = dense((self.d_ff,), ("embed", "mlp"), name="wi_0")(x)
+        linear = dense((self.d_ff,), ("embed", "mlp"), name="wi_1")(x)
         hidden = nn.gelu(gate) * linear  # (B, T, F)
         hidden = nn.with_logical_constraint(hidden, ("batch", "length", "mlp"))
-        return dense(x.shape[-1], kernel_init=_param_init(axes=("mlp", "embed")), name="wo")(hidden)
+        return dense((x.shape[-1],), ("mlp", "embed"), name="wo")(hidden)
 
 
 def apply_rope(x: Array, positions: Array, max_wavelength: float) -> Array:
@@ -100,25 +118,22 @@ class RelativePositionBias(nn.Module):
     param_dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, q_len: int, k_len: int, decode: bool = False) -> Array:
-        """Bias (1, H, q_len, k_len) for queries at slots [offset, offset + q_len) and keys at slots
-        [0, k_len); the offset is 0, or when decoding the number of positions already cached."""
-        q_offset = 0
-        if decode:
-            initialized = self.has_variable("cache", "slot_index")
-            slot_index = self.variable("cache", "slot_index", lambda: jnp.array(0, jnp.int32))
-            if initialized:
-                q_offset = slot_index.value
-                slot_index.value = q_offset + q_len
-        relative = jnp.arange(k_len)[None, :] - (q_offset + jnp.arange(q_len)[:, None])  # (Tq, Tk)
+    def __call__(self, q_len: int, k_len: int, q_positions: Array | None = None) -> Array:
+        """Bias (1, H, q_len, k_len) for queries and keys at slots [0, q_len) and [0, k_len); or,
+        when decoding, (B, H, q_len, k_len) for queries at `q_positions` (B, q_len) and keys at the
+        cache slots [0, k_len) (a cache slot holds the token of that position)."""
+        if q_positions is None:
+            relative = jnp.arange(k_len)[None, :] - jnp.arange(q_len)[:, None]  # (Tq, Tk)
+        else:
+            relative = jnp.arange(k_len)[None, None, :] - q_positions[:, :, None]  # (B, Tq, Tk)
         table = self.param("rel_embedding",
                            nn.with_logical_partitioning(nn.initializers.normal(1.0),
                                                         ("heads", "relpos_buckets")),
                            (self.num_heads, self.num_buckets), self.param_dtype)
         buckets = relative_position_bucket(relative, self.bidirectional, self.num_buckets,
                                            self.max_distance)
-        bias = jnp.take(table.astype(self.dtype), buckets, axis=1)  # (H, Tq, Tk)
-        return bias[None]
+        bias = jnp.take(table.astype(self.dtype), buckets, axis=1)  # (H, [B,] Tq, Tk)
+        return bias[None] if q_positions is None else jnp.moveaxis(bias, 1, 0)
 
 
 class MultiHeadAttention(nn.Module):
@@ -126,32 +141,43 @@ class MultiHeadAttention(nn.Module):
     run time), an optional additive bias (relative positions), RoPE, and a KV cache for decoding.
 
     With `decode=True` the first call (inside `init`) sizes the cache from the key input
-    (batch, max_length); later calls append their keys/values at `cache_index` and attend over
-    the whole cache, so the caller's mask has key length max_length.
+    (batch, max_length); later calls write their keys/values at the slots `kv_positions` name
+    (cache slot = position, so the examples of a batch may be at different lengths) and attend
+    over the whole cache, so the caller's mask has key length max_length. Writes past the end
+    are dropped. With `static_kv` (cross-attention), decoding projects `inputs_kv` once, on the
+    call that passes it, and later calls pass `inputs_kv=None` to reuse those keys and values.
     """
     num_heads: int
     head_dim: int
     rope_max_wavelength: float | None = None  # None: no RoPE.
+    static_kv: bool = False  # Keys/values of fixed inputs (the encodings), cached when decoding.
     dtype: jnp.dtype = jnp.float32
     param_dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, inputs_q: Array, inputs_kv: Array, mask: Array, bias: Array | None = None,
+    def __call__(self, inputs_q: Array, inputs_kv: Array | None, mask: Array,
+                 bias: Array | None = None,
                  q_positions: Array | None = None, kv_positions: Array | None = None,
                  decode: bool = False) -> Array:
-        dense = functools.partial(nn.DenseGeneral, features=(self.num_heads, self.head_dim),
-                                  use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)
-        qkv_axes = ("embed", "heads", "kv")
-        query = dense(kernel_init=_param_init(1.0 / self.head_dim, qkv_axes), name="query")(inputs_q)
-        key = dense(kernel_init=_param_init(axes=qkv_axes), name="key")(inputs_kv)
-        value = dense(kernel_init=_param_init(axes=qkv_axes), name="value")(inputs_kv)
+        dense = functools.partial(Projection, (self.num_heads, self.head_dim), ("embed", "heads", "kv"),
+                                  dtype=self.dtype, param_dtype=self.param_dtype)
+        query = dense(init_scale=1.0 / self.head_dim, name="query")(inputs_q)
+        if decode and self.static_kv and inputs_kv is None:
+            key = self.variable("cache", "static_key").value
+            value = self.variable("cache", "static_value").value
+        else:
+            key = dense(name="key")(inputs_kv)
+            value = dense(name="value")(inputs_kv)
         # query: (B, T, H, D); key, value: (B, S, H, D)
         if self.rope_max_wavelength is not None:
             query = apply_rope(query, q_positions, self.rope_max_wavelength)
             key = apply_rope(key, kv_positions, self.rope_max_wavelength)
         query = nn.with_logical_constraint(query, ("batch", "length", "heads", "kv"))
-        if decode:
-            key, value = self._append_to_cache(key, value)
+        if decode and self.static_kv and inputs_kv is not None:
+            self.variable("cache", "static_key", lambda: key).value = key
+            self.variable("cache", "static_value", lambda: value).value = value
+        elif decode:
+            key, value = self._append_to_cache(key, value, kv_positions)
 
         logits = jnp.einsum("bthd,bshd->bhts", query, key).astype(jnp.float32)  # (B, H, T, S)
         if bias is not None:
@@ -162,21 +188,18 @@ class MultiHeadAttention(nn.Module):
         self.sow("intermediates", "attention_weights", weights)
         out = jnp.einsum("bhts,bshd->bthd", weights, value)  # (B, T, H, D)
         out = nn.with_logical_constraint(out, ("batch", "length", "heads", "kv"))
-        return nn.DenseGeneral(features=inputs_q.shape[-1], axis=(-2, -1), use_bias=False,
-                               kernel_init=_param_init(axes=("heads", "kv", "embed")),
-                               dtype=self.dtype, param_dtype=self.param_dtype, name="out")(out)
+        return Projection((inputs_q.shape[-1],), ("heads", "kv", "embed"), in_ndim=2,
+                          dtype=self.dtype, param_dtype=self.param_dtype, name="out")(out)
 
-    def _append_to_cache(self, key: Array, value: Array) -> tuple[Array, Array]:
+    def _append_to_cache(self, key: Array, value: Array, positions: Array) -> tuple[Array, Array]:
         initialized = self.has_variable("cache", "cached_key")
         cached_key = self.variable("cache", "cached_key", jnp.zeros, key.shape, key.dtype)
         cached_value = self.variable("cache", "cached_value", jnp.zeros, value.shape, value.dtype)
-        cache_index = self.variable("cache", "cache_index", lambda: jnp.array(0, jnp.int32))
         if not initialized:  # `init` only sizes the cache.
             return key, value
-        start = (0, cache_index.value, 0, 0)
-        cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, key, start)
-        cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, value, start)
-        cache_index.value = cache_index.value + key.shape[1]
+        rows = jnp.arange(key.shape[0])[:, None]  # (B, 1) with positions (B, T): slot of each key
+        cached_key.value = cached_key.value.at[rows, positions].set(key, mode="drop")
+        cached_value.value = cached_value.value.at[rows, positions].set(value, mode="drop")
         return cached_key.value, cached_value.value
 
 
@@ -208,7 +231,8 @@ class TransformerLayer(nn.Module):
         x = x + dropout(h)
         if self.cross_attention:
             h = norm(name="pre_cross_attention_norm")(x)
-            h = attention(name="encoder_decoder_attention")(h, encoded, cross_mask)
+            h = attention(static_kv=True, name="encoder_decoder_attention")(
+                h, encoded, cross_mask, decode=self.decode)
             x = x + dropout(h)
         h = norm(name="pre_mlp_norm")(x)
         h = GatedMlp(cfg.d_ff, dtype=dtype, param_dtype=param_dtype, name="mlp")(h)
@@ -291,8 +315,6 @@ class OutputLogits(nn.Module):
         if cfg.tie_embeddings:
             logits = embedder.attend(x.astype(jnp.float32))
         else:
-            logits = nn.DenseGeneral(cfg.vocab_size, use_bias=False, dtype=jnp.float32,
-                                     param_dtype=dtype_of(cfg.param_dtype),
-                                     kernel_init=_param_init(axes=("embed", "vocab")),
-                                     name="logits_dense")(x)
+            logits = Projection((cfg.vocab_size,), ("embed", "vocab"), dtype=jnp.float32,
+                                param_dtype=dtype_of(cfg.param_dtype), name="logits_dense")(x)
         return nn.with_logical_constraint(logits.astype(jnp.float32), ("batch", "length", "vocab"))
