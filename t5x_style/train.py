@@ -185,12 +185,24 @@ def check_batch_fits_mesh(config: ml_collections.ConfigDict, mesh: jax.sharding.
                          f"process count {jax.process_count()}")
 
 
-def data_iterators(config: ml_collections.ConfigDict) -> tuple[Iterator, Callable[[], Iterator]]:
-    """(training iterator of this process's rows, a function returning a fresh held-out one)."""
-    from t5x_style import data  # the data layer imports tfds; only training runs need it
+def data_iterators(config: ml_collections.ConfigDict) -> tuple[Iterator, Iterator]:
+    """(endless training iterator, one pass over the held-out split), this process's rows only."""
+    from t5x_style.data import pipeline  # the data layer imports tfds; only training runs need it
     shard = dict(process_index=jax.process_index(), process_count=jax.process_count())
-    train = data.make_pipeline(config, config.data.train_split, **shard)
-    return train, lambda: data.make_pipeline(config, config.data.eval_split, **shard)
+    return (iter(pipeline.make_pipeline(config, training=True, **shard)),
+            iter(pipeline.make_pipeline(config, training=False, **shard)))
+
+
+def eval_batches(mesh: jax.sharding.Mesh, iterator: Iterator, count: int) -> list[Batch]:
+    """The first `count` held-out batches as global arrays. A process whose shard runs out early
+    feeds all-padding rows (loss weight 0), so every process makes the same number of calls."""
+    local, empty = [], None
+    for _ in range(count):
+        batch = next(iterator, None)
+        if batch is None:
+            batch = empty = empty or {k: np.zeros_like(v) for k, v in local[0].items()}
+        local.append(batch)
+    return [partitioning.global_batch(mesh, batch) for batch in local]
 
 
 def _write_run_info(workdir: str, config: ml_collections.ConfigDict, trainer: Trainer) -> None:
@@ -233,7 +245,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     check_batch_fits_mesh(config, mesh)
     os.makedirs(workdir, exist_ok=True)
     trainer = Trainer(config, mesh)
-    train_iterator, make_eval_iterator = data_iterators(config)
+    train_iterator, eval_iterator = data_iterators(config)
     checkpoints = checkpoints_lib.Checkpoints(workdir, config.checkpoint)
     started = time.perf_counter()
     state = checkpoints.restore_latest(trainer.abstract_state, train_iterator, config)
@@ -245,11 +257,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     _write_run_info(workdir, config, trainer)
     writer = metrics.MetricWriter(workdir, config.train.num_steps)
     first_step = int(jax.device_get(state.step))
-    eval_batches = []
+    held_out = []
     if config.train.eval_every:
-        eval_iterator = make_eval_iterator()
-        eval_batches = [partitioning.global_batch(mesh, next(eval_iterator))
-                        for _ in range(config.train.eval_batches)]
+        held_out = eval_batches(mesh, eval_iterator, config.train.eval_batches)
     last = {}
     with checkpoints_lib.StopRequest() as stop:
         window, meter = [], None
@@ -278,8 +288,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 last = {**_window_scalars(fetched), **meter.window()}
                 writer.write(step, last)
                 window = []
-            if eval_batches and (step % config.train.eval_every == 0 or is_last):
-                last.update(evaluate(trainer, eval_batches, state.params))
+            if held_out and (step % config.train.eval_every == 0 or is_last):
+                last.update(evaluate(trainer, held_out, state.params))
                 writer.write(step, {k: last[k] for k in ("eval_loss", "eval_accuracy")})
                 meter.reset()
             if saving:
