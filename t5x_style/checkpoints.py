@@ -57,9 +57,15 @@ class Checkpoints:
         self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
         self.unreadable_directory = os.path.abspath(os.path.join(workdir, "checkpoints_unreadable"))
         self.config = checkpoint_config
-        self.manager = ocp.CheckpointManager(self.directory, options=ocp.CheckpointManagerOptions(
-            max_to_keep=checkpoint_config.keep,
-            enable_async_checkpointing=checkpoint_config.async_save))
+        self.manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=checkpoint_config.keep,
+                enable_async_checkpointing=checkpoint_config.async_save),
+            # Named up front so that metadata (parameter shapes) reads without a restore.
+            item_handlers={STATE: ocp.StandardCheckpointHandler(),
+                           DATA: grain.checkpoint.CheckpointHandler(),
+                           CONFIG: ocp.JsonCheckpointHandler()})
 
     def should_save(self, step: int) -> bool:
         return bool(self.config.save_every) and step % self.config.save_every == 0
