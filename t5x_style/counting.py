@@ -28,3 +28,25 @@ def count_params(m: ml_collections.ConfigDict) -> int:
     else:
         stacks = m.num_layers * layer_params(m) + final_norm + relative_table
     return embedding + output + absolute + stacks
+
+
+def parameter_matched_encoder_decoder(decoder: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The encoder-decoder of the decoder's width whose layer count brings its parameters closest
+    to the decoder's (Wang et al.'s 'equal parameters' comparison: about half the layers each)."""
+    def with_layers(num_layers):
+        m = ml_collections.ConfigDict(decoder.to_dict())
+        m.architecture, m.num_layers = "encoder_decoder", num_layers
+        return m
+    target = count_params(decoder)
+    return min((with_layers(n) for n in range(1, decoder.num_layers + 1)),
+               key=lambda m: abs(count_params(m) - target))
+
+
+def compute_matched_encoder_decoder(decoder: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The encoder-decoder with as many encoder and decoder layers as the decoder has layers: each
+    token then passes through the same number of layers (inputs in the encoder, targets in the
+    decoder), so the compute per token matches, up to the cross-attention projections (about +15%
+    for inputs 512 and targets 114), while the parameters roughly double."""
+    m = ml_collections.ConfigDict(decoder.to_dict())
+    m.architecture = "encoder_decoder"
+    return m
