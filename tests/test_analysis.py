@@ -87,12 +87,12 @@ def test_parameter_and_compute_matched_encoder_decoders(size):
     same_compute = counting.compute_matched_encoder_decoder(decoder)
     assert same_compute.num_layers == decoder.num_layers
     # Inputs 512 + targets 114 (Wang et al.): the decoder reads the 626-token concatenation. The
-    # layers' compute is equal up to the cross-attention projections (+15% at these lengths); the
+X
     # output layer is not matched (the decoder computes logits at 626 positions, not 114), so
     # compare with a negligible vocabulary.
     decoder.vocab_size = same_compute.vocab_size = 128
     decoder_flops = flops.train_flops_per_step(decoder, 1, 626)
     encoder_decoder_flops = flops.train_flops_per_step(same_compute, 1, 114, encoder_length=512)
-    assert decoder_flops < encoder_decoder_flops < 1.2 * decoder_flops
+    assert decoder_flops < encoder_decoder_flops < 1.25 * decoder_flops
     assert counting.count_params(same_compute) == pytest.approx(2 * counting.count_params(decoder),
                                                                 rel=0.3)
