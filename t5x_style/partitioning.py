@@ -92,9 +92,10 @@ def make_mesh(mesh_config: ml_collections.ConfigDict, devices: Sequence | None =
     if num_slices == 1:
         device_array = mesh_utils.create_device_mesh(ici, devices)
     else:
-        # On TPU, devices know their slice; elsewhere (CPU/GPU hosts) a process stands for a slice.
+        # Multi-slice TPUs number their slices; elsewhere (CPU/GPU hosts) a process is a slice.
+        slices = {getattr(d, "slice_index", 0) for d in devices}
         device_array = mesh_utils.create_hybrid_device_mesh(
-            ici, dcn, devices, process_is_granule=not hasattr(devices[0], "slice_index"))
+            ici, dcn, devices, process_is_granule=len(slices) != num_slices)
     return Mesh(device_array, MESH_AXES, axis_types=(AxisType.Auto,) * len(MESH_AXES))
 
 
