@@ -8,8 +8,8 @@ the correct ones. A k-shot prompt for example i is
 
 and choice c is scored as the continuation target_delimiter + c (target_delimiter=" ",
 fewshot_delimiter="\\n\\n" by default). Demonstrations are drawn without replacement from the
-task's few-shot pool (its train split, or else all its examples), never the scored example nor
-a duplicate of it (same query, choices and gold). The draw uses random.Random(f"{seed}/{task}/{i}"): seed 1234
+task's few-shot pool (its train split, or else all its examples; duplicates counted once), never
+the scored example nor a copy of it (same query, choices and gold). The draw uses random.Random(f"{seed}/{task}/{i}"): seed 1234
 by default as the harness, but seeded per example, so a prompt does not depend on which other
 items were evaluated before it (the harness shares one stream per task).
 
@@ -100,7 +100,7 @@ def demonstrations(task: Task, index: int, shots: int, seed: int) -> list[Exampl
     if shots == 0:
         return []
     scored = task.examples[index]
-    candidates = [e for e in task.fewshot_pool if e != scored]
+    candidates = [e for e in dict.fromkeys(task.fewshot_pool) if e != scored]  # distinct
     if len(candidates) < shots:
         raise TaskError(f"task {task.name!r} example {index}: {shots} shots asked, but the pool "
                         f"has only {len(candidates)} other examples")
