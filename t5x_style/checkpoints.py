@@ -87,7 +87,7 @@ class Checkpoints:
 
     def _check_compatible(self, step: int, config: ml_collections.ConfigDict,
                           abstract_params) -> None:
-        """Raises CheckpointMismatchError saying what differs between checkpoint `step` and this run."""
+        """Raises CheckpointMismatchError saying how checkpoint `step` differs from this run."""
         saved_config = self.manager.restore(step, args=ocp.args.Composite(
             **{CONFIG: ocp.args.JsonRestore()}))[CONFIG]
         saved_architecture = saved_config["model"]["architecture"]

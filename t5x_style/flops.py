@@ -4,8 +4,8 @@ Rule, per token position that passes through a stack of weights:
   matmuls     6 x (matmul parameters it passes through)   forward 2, backward 4 (grads of
               activations and of weights). Embedding lookups, norms, softmax, position biases and
               the optimizer are not counted. The output layer (d_model x vocab) is a matmul and is.
-  attention   per layer, forward QK^T and AV are 2 matmuls of 2·Lq·Lk·(heads·head_dim) FLOPs each,
-              times 3 for training: 12·Lq·Lk·H·D, then scaled by the fraction of (query, key) pairs
+  attention   per layer, forward QK^T and AV are 2 matmuls of 2·Lq·Lk·(heads·head_dim) FLOPs
+              each, times 3 for training: 12·Lq·Lk·H·D, scaled by the fraction of (query, key) pairs
               the mask lets through, as a block-sparse kernel would compute them:
                 causal decoder   half of L²                    -> 6·L²·H·D
                 prefix decoder   the P² prefix block fully, half of the rest: P² + (L² - P²)/2
@@ -71,7 +71,9 @@ def batch_train_flops(m: ml_collections.ConfigDict, batch: Mapping[str, np.ndarr
     For the prefix decoder, P is the mean count of `decoder_causal_attention` ones per row.
     """
     batch_size, decoder_length = batch["decoder_target_tokens"].shape
-    encoder_length = batch["encoder_input_tokens"].shape[1] if "encoder_input_tokens" in batch else 0
+    encoder_length = 0
+    if "encoder_input_tokens" in batch:
+        encoder_length = batch["encoder_input_tokens"].shape[1]
     prefix_length = 0.0
     if m.architecture == "prefix_decoder":
         prefix_length = float(np.asarray(batch["decoder_causal_attention"]).sum(axis=1).mean())

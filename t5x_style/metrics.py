@@ -69,7 +69,8 @@ def peak_flops_per_device(dtype: str = "float32") -> tuple[float, str]:
     device = jax.local_devices()[0]
     if device.platform == "cpu":
         peak = _cpu_peak_flops(dtype) / jax.local_device_count()
-        return peak, f"measured {dtype} matmul rate of this host / {jax.local_device_count()} devices"
+        return peak, (f"measured {dtype} matmul rate of this host / "
+                      f"{jax.local_device_count()} devices")
     for name, peak in PEAK_BF16_FLOPS:
         if name.lower() in device.device_kind.lower():
             return peak, f"datasheet bf16 peak of {device.device_kind}"
@@ -103,7 +104,8 @@ class Throughput:
         result = {
             "seconds_per_step": seconds / steps,
             "tokens_per_second": self.tokens_per_step * steps / seconds,
-            "tokens_per_second_per_device": self.tokens_per_step * steps / seconds / self.num_devices,
+            "tokens_per_second_per_device":
+                self.tokens_per_step * steps / seconds / self.num_devices,
             "tflops_per_second_per_device": flops_per_device / 1e12,
             "mfu": flops_per_device / self.peak,
         }
@@ -130,7 +132,7 @@ def console_line(step: int, num_steps: int, scalars: Mapping[str, float]) -> str
 
 
 class MetricWriter:
-    """Writes scalars to TensorBoard event files, `metrics.jsonl` and the console (process 0 only)."""
+    """Writes scalars to TensorBoard, `metrics.jsonl` and the console (on process 0 only)."""
 
     def __init__(self, workdir: str, num_steps: int):
         self.num_steps = num_steps

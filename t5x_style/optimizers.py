@@ -42,8 +42,9 @@ def matrix_mask(param_logical_axes):
                         is_leaf=lambda x: isinstance(x, PartitionSpec))
 
 
-def make_optimizer(t: ml_collections.ConfigDict, param_logical_axes) -> optax.GradientTransformation:
-    """The gradient transformation of the config; `param_logical_axes` picks weight-decayed params."""
+def make_optimizer(t: ml_collections.ConfigDict,
+                   param_logical_axes) -> optax.GradientTransformation:
+    """The config's gradient transformation; `param_logical_axes` picks what AdamW decays."""
     schedule = make_schedule(t)
     if t.optimizer == "adafactor":
         core = optax.adafactor(learning_rate=schedule, decay_rate=0.8, clipping_threshold=1.0,

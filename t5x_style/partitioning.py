@@ -2,17 +2,17 @@
 
 The mesh has three axes (DESIGN §4):
   data    plain data parallelism: the batch is split, parameters are replicated;
-  fsdp    fully sharded data parallelism: the batch is split AND parameters/optimizer state are split
-          along their 'embed' dimension (gathered just in time by XLA);
+  fsdp    fully sharded data parallelism: the batch is split AND parameters/optimizer state
+          are split along their 'embed' dimension (gathered just in time by XLA);
   tensor  tensor (model) parallelism: 'heads', 'mlp' and 'vocab' dimensions are split.
 Each axis size may be `-1` (fill with the devices left over). For multi-slice runs the `dcn_*` sizes
 say how many slices lie along each axis; the mesh is then ICI (within a slice) x DCN (across).
 
 Models name every parameter and activation dimension logically ('batch', 'embed', 'mlp', ...);
 `LOGICAL_AXIS_RULES` is the one table that maps those names onto the mesh. Rules are applied in
-order and a mesh axis is used at most once per array, so an activation [batch, length, embed] gets
-batch -> (data, fsdp) and leaves 'embed' whole, while a parameter [embed, mlp] gets embed -> fsdp and
-mlp -> tensor: the FSDP layout.
+order and a mesh axis is used at most once per array, so an activation [batch, length, embed]
+gets batch -> (data, fsdp) and leaves 'embed' whole, while a parameter [embed, mlp] gets
+embed -> fsdp and mlp -> tensor: the FSDP layout.
 
 Axis types are `AxisType.Auto` on purpose: `jax.make_mesh` defaults to Explicit axes, under which
 Linen's logical sharding constraints do not apply (reference/stack.md).
@@ -81,7 +81,8 @@ def _fill(sizes: Sequence[int], total: int, what: str) -> tuple[int, ...]:
 
 
 def make_mesh(mesh_config: ml_collections.ConfigDict, devices: Sequence | None = None) -> Mesh:
-    """The ('data', 'fsdp', 'tensor') mesh over `devices` (default: all devices of all processes)."""
+    """The ('data', 'fsdp', 'tensor') mesh over `devices` (default: every device of every
+    process)."""
     devices = list(jax.devices() if devices is None else devices)
     dcn = tuple(mesh_config[f"dcn_{a}"] for a in MESH_AXES)
     num_slices = math.prod(dcn)
@@ -149,7 +150,8 @@ def describe(abstract_params, logical_specs, shardings) -> str:
     lines = []
     for (path, leaf), spec, sharding in zip(
             jax.tree_util.tree_flatten_with_path(abstract_params)[0],
-            jax.tree_util.tree_leaves(logical_specs, is_leaf=lambda x: isinstance(x, PartitionSpec)),
+            jax.tree_util.tree_leaves(logical_specs,
+                                      is_leaf=lambda x: isinstance(x, PartitionSpec)),
             jax.tree_util.tree_leaves(shardings)):
         lines.append(f"{jax.tree_util.keystr(path):60s} {str(tuple(leaf.shape)):22s} "
                      f"{str(leaf.dtype):9s} logical={tuple(spec)} mesh={tuple(sharding.spec)}")

@@ -17,7 +17,6 @@ and XLA propagates shardings from the jit boundary: under an active mesh, Flax's
 checks a multi-axis kernel's logical constraint against its flat (pre-reshape) shape and fails.
 """
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -238,7 +237,8 @@ def _window_scalars(fetched: list[tuple[int, dict]]) -> dict[str, float]:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-    """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns the last metrics."""
+    """Trains `config` in `workdir`, resuming from its checkpoint if any; returns the last
+    metrics."""
     config_lib.validate(config)
     partitioning.initialize_distributed(config.mesh)
     mesh = partitioning.make_mesh(config.mesh)
@@ -313,6 +313,7 @@ if __name__ == "__main__":
 
     _CONFIG = config_flags.DEFINE_config_file("config", None, "Path of a configs/*.py file "
                                               "(':size' picks the size).", lock_config=True)
-    _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, config.json.")
+    _WORKDIR = flags.DEFINE_string("workdir", None,
+                                   "Directory for checkpoints, metrics and config.json.")
     flags.mark_flags_as_required(["config", "workdir"])
     app.run(main)

@@ -14,8 +14,9 @@ def test_writer_appends_jsonl_and_tensorboard(tmp_path, capsys):
     writer.write(20, {"loss": 4.0})
     writer.close()
     lines = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
-    assert lines == [{"step": 10, "loss": 5.0, "tokens_per_second": 1234.0, "seconds_per_step": 0.5},
-                     {"step": 20, "loss": 4.0}]
+    assert lines == [
+        {"step": 10, "loss": 5.0, "tokens_per_second": 1234.0, "seconds_per_step": 0.5},
+        {"step": 20, "loss": 4.0}]
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "tensorboard"))
     out = capsys.readouterr().out
     assert "step 10/100 | loss 5.0000 | 1,234 tok/s | ETA 0m45s" in out

@@ -17,8 +17,6 @@ STEPS = 3
 
 def worker(process_id: int, num_processes: int, port: int, out: str) -> None:
     """One process of the run (called in a fresh interpreter, XLA_FLAGS already set)."""
-    import jax
-
     from t5x_style import config as config_lib
     from t5x_style import partitioning, train
 
@@ -48,7 +46,8 @@ def _start(process_id, num_processes, port, out, devices):
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
                JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="true",
                PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]))
-    code = f"import test_multihost; test_multihost.worker({process_id}, {num_processes}, {port}, {out!r})"
+    code = ("import test_multihost; "
+            f"test_multihost.worker({process_id}, {num_processes}, {port}, {out!r})")
     return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

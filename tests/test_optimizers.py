@@ -38,7 +38,8 @@ def test_weight_decay_only_on_matrices_stacked_layers_do_not_count():
     assert optimizers.matrix_mask(axes) == {"kernel": True, "scale": False, "embedding": True}
 
 
-@pytest.mark.parametrize("name, schedule, lr", [("adafactor", "rsqrt", 0.1), ("adamw", "cosine", 0.05)])
+@pytest.mark.parametrize("name, schedule, lr", [("adafactor", "rsqrt", 0.1),
+                                                ("adamw", "cosine", 0.05)])
 def test_optimizer_descends_a_quadratic_with_clipping(name, schedule, lr):
     t = _train_config(optimizer=name, schedule=schedule, learning_rate=lr, warmup_steps=1,
                       num_steps=50, grad_clip_norm=0.5)

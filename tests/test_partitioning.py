@@ -2,7 +2,6 @@
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 import pytest
 from jax.sharding import PartitionSpec as P
