@@ -176,7 +176,7 @@ class MultiHeadAttention(nn.Module):
         if decode and self.static_kv and inputs_kv is not None:
             self.variable("cache", "static_key", lambda: key).value = key
             self.variable("cache", "static_value", lambda: value).value = value
-        elif decode:
+        elif decode and not self.static_kv:
             key, value = self._append_to_cache(key, value, kv_positions)
 
         logits = jnp.einsum("bthd,bshd->bhts", query, key).astype(jnp.float32)  # (B, H, T, S)

@@ -52,7 +52,7 @@ class DecoderOnly(nn.Module):
         x = self.dropout(self.embedder(tokens, positions), deterministic=not enable_dropout)
         bias = None
         if self.relative_bias is not None:
-            bias = self.relative_bias(tokens.shape[1], mask.shape[-1], decode=decode)
+            bias = self.relative_bias(tokens.shape[1], mask.shape[-1], positions if decode else None)
         x = self.decoder(x, mask, bias, positions, deterministic=not enable_dropout, decode=decode)
         return self.output(x, self.embedder)
 
@@ -87,7 +87,8 @@ class EncoderDecoder(nn.Module):
         x = self.dropout(self.embedder(tokens, positions), deterministic=not enable_dropout)
         bias = None
         if self.decoder_relative_bias is not None:
-            bias = self.decoder_relative_bias(tokens.shape[1], mask.shape[-1], decode=decode)
+            bias = self.decoder_relative_bias(tokens.shape[1], mask.shape[-1],
+                                              positions if decode else None)
         x = self.decoder(x, mask, bias, positions, encoded, cross_mask,
                          deterministic=not enable_dropout, decode=decode)
         return self.output(x, self.embedder)
