@@ -144,7 +144,7 @@ class Decoder:
                  sampling: Sampling = GREEDY, rng: Array | None = None,
                  return_logits: bool = False) -> Decoded:
         """Up to `max_new_tokens` tokens after each prompt (stopping at EOS), greedy or sampled."""
-        tokens, lengths = self._check_prompts(prompts, max_new_tokens)
+        tokens, lengths = self.check_prompts(prompts, max_new_tokens)
         rng = self._check_rng(rng, sampling)
         out = self._generate(params, tokens, lengths, rng, max_new_tokens=max_new_tokens,
                              sampling=sampling, return_logits=return_logits)
@@ -160,7 +160,7 @@ class Decoder:
         if 2 * beam_size > self.config.vocab_size:
             raise ValueError(f"beam_size={beam_size} must be at most half of model.vocab_size="
                              f"{self.config.vocab_size}")
-        tokens, lengths = self._check_prompts(prompts, max_new_tokens)
+        tokens, lengths = self.check_prompts(prompts, max_new_tokens)
         out = self._beam_search(params, tokens, lengths, max_new_tokens=max_new_tokens,
                                 beam_size=beam_size, length_penalty=float(length_penalty))
         return _to_host(out)
@@ -171,7 +171,7 @@ class Decoder:
 
     # ---- checks (all before any compute) -------------------------------------------------------
 
-    def _check_prompts(self, prompts, max_new_tokens: int) -> tuple[Array, Array]:
+    def check_prompts(self, prompts, max_new_tokens: int) -> tuple[Array, Array]:
         """Right-padded (B, P) int32 prompts and their (B,) lengths; ValueError on bad input."""
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise ValueError(f"max_new_tokens={max_new_tokens!r} must be an integer >= 1")
@@ -466,7 +466,7 @@ class Conversation:
                 self.params, [h + list(t) for h, t in zip(self.history, new_tokens)],
                 max_new_tokens, sampling, rng, return_logits)
         else:
-            tokens, lengths = self.decoder._check_prompts(new_tokens, max_new_tokens)
+            tokens, lengths = self.decoder.check_prompts(new_tokens, max_new_tokens)
             needed = int(jnp.max(self._position)) + 1 + tokens.shape[1] + max_new_tokens
             if needed > self.cache_length:
                 raise ValueError(f"this turn needs {needed} cache slots (history, pending token, "

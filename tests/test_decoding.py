@@ -94,13 +94,13 @@ def test_greedy_with_cache_equals_full_forward(architecture, position_encoding,
 def test_batch_of_prompt_lengths_equals_each_prompt_alone(architecture):
     _, params, decoder = make(architecture)
     batched = decoder.greedy(params, PROMPTS, NEW_TOKENS, return_logits=True)
-    for b in (1, 2):  # The longest and the shortest prompt.
-        alone = decoder.greedy(params, [PROMPTS[b]], NEW_TOKENS, return_logits=True)
-        assert batched.lengths[b] == alone.lengths[0]
-        np.testing.assert_array_equal(batched.tokens[b], alone.tokens[0])
-        np.testing.assert_allclose(batched.logits[b, :alone.lengths[0]],
-                                   alone.logits[0, :alone.lengths[0]], atol=1e-4)
-        np.testing.assert_allclose(batched.scores[b], alone.scores[0], rtol=1e-5)
+    b = 2  # The shortest prompt: the most padding in the batch.
+    alone = decoder.greedy(params, [PROMPTS[b]], NEW_TOKENS, return_logits=True)
+    assert batched.lengths[b] == alone.lengths[0]
+    np.testing.assert_array_equal(batched.tokens[b], alone.tokens[0])
+    np.testing.assert_allclose(batched.logits[b, :alone.lengths[0]],
+                               alone.logits[0, :alone.lengths[0]], atol=1e-4)
+    np.testing.assert_allclose(batched.scores[b], alone.scores[0], rtol=1e-5)
 
 
 def test_eos_stops_each_row_and_pads_after_it():
@@ -213,3 +213,22 @@ def test_bad_input_is_a_clear_error_before_any_compute(call, message):
     _, _, decoder = make("causal_decoder")
     with pytest.raises(ValueError, match=message):  # params=None: any compute would fail otherwise.
         call(decoder)
+
+
+def test_generate_prints_continuations_from_the_latest_checkpoint(tmp_path):
+    import orbax.checkpoint as ocp
+
+    from t5x_style import generate
+
+    model, params, decoder = make("causal_decoder")
+    (tmp_path / "config.json").write_text(model.config.to_json())
+    for step, step_params in ((1, jax.tree.map(jnp.zeros_like, params)), (2, params)):
+        ocp.PyTreeCheckpointer().save(tmp_path / "checkpoints" / str(step) / "state",
+                                      {"params": step_params})
+    texts = generate.generate(str(tmp_path), ["Hello", "A longer prompt"], max_new_tokens=5)
+    vocabulary = generate.tokenizer.ByteVocabulary()
+    expected = decoder.greedy(params, [vocabulary.encode("Hello"),
+                                       vocabulary.encode("A longer prompt")], 5)
+    assert texts == [vocabulary.decode(ids) for ids in expected.sequences()]
+    with pytest.raises(ValueError, match="model.max_length=32"):
+        generate.generate(str(tmp_path), ["x" * 40])
