@@ -18,6 +18,7 @@ Lower levels: `requests` (text pairs -> padded per-architecture batches), `scori
 (jitted scores, greedy match, rolling log-likelihood / bits per byte), `tasks` (few-shot
 prompts), loaders `bigbench`, `heldout_tasks`, `jsonl_tasks`, and `report`.
 Command line: python -m t5x_style.evaluation --config=configs/causal_decoder.py --workdir=DIR
+Throughput:   python -m t5x_style.evaluation.bench [--shots=0,5]
 """
 
 from t5x_style.evaluation import report

@@ -92,9 +92,13 @@ class Scorer:
         return params if self.mesh is None else jax.device_put(params, self.param_shardings)
 
     def _to_device(self, batch: dict[str, np.ndarray]):
+        """Every process builds the same global batch, so each takes the rows of its own devices
+        (multi-host safe; `partitioning.global_batch` is for per-process data shards)."""
         if self.mesh is None:
             return batch
-        return partitioning.global_batch(self.mesh, batch)
+        return {name: jax.make_array_from_callback(value.shape, self._batch_sharding,
+                                                   lambda index, value=value: value[index])
+                for name, value in batch.items()}
 
     def score(self, params, token_requests: Sequence[requests_lib.TokenRequest]
               ) -> tuple[np.ndarray, np.ndarray]:
