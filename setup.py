@@ -23,9 +23,10 @@ setuptools.setup(
         "sentencepiece>=0.2.1,<0.3",
         "numpy>=2.0,<3",
         "tensorboardX>=2.6,<3",
+        "matplotlib>=3.8,<4",  # Experiment reports' plots.
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "pytest-xdist>=3.6,<4"],
+        "test": ["pytest>=8,<10"],
         "tf": ["tensorflow-cpu>=2.21,<3"],
     },
 )
