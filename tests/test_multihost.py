@@ -15,8 +15,8 @@ from train_fixtures import REPO, synthetic_batch
 STEPS = 3
 
 
-def worker(process_id: int, num_processes: int, port: int, out: str) -> None:
-    """One process of the run (called in a fresh interpreter, XLA_FLAGS already set)."""
+def losses(process_id: int = 0, num_processes: int = 1, port: int = 0) -> list[float]:
+    """The first STEPS losses of one process of the run (process 0 of 1: all 8 devices here)."""
     from t5x_style import config as config_lib
     from t5x_style import partitioning, train
 
@@ -33,17 +33,23 @@ def worker(process_id: int, num_processes: int, port: int, out: str) -> None:
     rows = synthetic_batch().items()
     per_process = 8 // num_processes
     local = {k: v[process_id * per_process:(process_id + 1) * per_process] for k, v in rows}
-    losses = []
+    result = []
     for _ in range(STEPS):
         state, metrics = trainer.train_step(state, partitioning.global_batch(mesh, local))
-        losses.append(float(metrics["loss"]))
+        result.append(float(metrics["loss"]))
+    return result
+
+
+def worker(process_id: int, num_processes: int, port: int, out: str) -> None:
+    """Entry point of a subprocess (XLA_FLAGS already set): process 0 writes the losses."""
+    result = losses(process_id, num_processes, port)
     if process_id == 0:
         with open(out, "w") as f:
-            json.dump(losses, f)
+            json.dump(result, f)
 
 
-def _start(process_id, num_processes, port, out, devices):
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+def _start(process_id, num_processes, port, out):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
                JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="true",
                PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]))
     code = ("import test_multihost; "
@@ -59,11 +65,10 @@ def _free_port() -> int:
 
 
 def test_two_processes_match_one_process(tmp_path):
-    port = _free_port()
-    two, one = str(tmp_path / "two.json"), str(tmp_path / "one.json")
-    processes = [_start(i, 2, port, two, devices=4) for i in range(2)]
-    processes.append(_start(0, 1, port, one, devices=8))
+    port, out = _free_port(), str(tmp_path / "two.json")
+    processes = [_start(i, 2, port, out) for i in range(2)]
+    one_process = losses()  # this pytest process has the 8 devices of conftest
     for process in processes:
         output = process.communicate(timeout=240)[0]
         assert process.returncode == 0, output[-3000:]
-    np.testing.assert_allclose(json.load(open(two)), json.load(open(one)), rtol=2e-5)
+    np.testing.assert_allclose(json.load(open(out)), one_process, rtol=2e-5)

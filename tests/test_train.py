@@ -43,7 +43,6 @@ def _one_device_run(architecture):
 @pytest.mark.parametrize("architecture, mesh_sizes, train_fields", [
     ("causal_decoder", dict(data=2, fsdp=2, tensor=2), {}),
     ("causal_decoder", dict(data=-1, fsdp=8), dict(num_microbatches=2)),
-    ("prefix_decoder", dict(data=4, tensor=2), {}),
     ("encoder_decoder", dict(data=2, fsdp=2, tensor=2), {}),
 ])
 def test_sharded_equals_unsharded(architecture, mesh_sizes, train_fields):
