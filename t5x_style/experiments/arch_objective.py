@@ -22,32 +22,14 @@ ARMS = arms.index(
 SUMMARY = __doc__
 
 
-def trained_and_evaluated(runner: Runner) -> tuple[dict, dict]:
-    """The six arms trained (or reused) and evaluated: ({arm: runs}, {arm: results per seed})."""
-    runs = runner.train_arms(list(ARMS.values()))
-    evals = {name: [runner.evaluate(t) for t in seeds] for name, seeds in runs.items()}
-    return runs, evals
-
-
 def run(runner: Runner, report: Report) -> None:
-    runs, evals = trained_and_evaluated(runner)
-    shots = runner.scale.shots
+    runs, evals = runner.train_and_evaluate_arms(list(ARMS.values()))
     report.section("Budget", summaries.budget(runner, runs),
                    "Equal training tokens: every arm takes the same steps of the same number of "
                    "rows of the same length from the same shuffled text.")
-    losses, loss_results = summaries.loss_table(runs)
-    plot, points = summaries.curves(report, runs, "arch_objective_loss.png",
-                                    "held-out loss (each arm on its own objective)")
-    report.section("Held-out loss", losses, plot,
-                   "Each arm's loss is on its own objective's targets (full text, a suffix, or "
-                   "the corrupted spans), so compare curves within an objective, not across.")
-    table, accuracies = summaries.accuracy_table(evals, shots)
-    report.section("Zero-shot and few-shot accuracy", table,
-                   "Average = mean over tasks of (acc - random) / (1 - random); ± is the "
-                   "standard error over seeds (one seed: the bootstrap standard error).")
-    verdicts = [f"**{k}-shot:**\n" + summaries.best_versus_rest(
-        {name: acc[k]["average"] for name, acc in accuracies.items()}, False,
-        f"{k}-shot normalised accuracy") for k in shots]
-    report.section("What the numbers say", *verdicts)
-    report.results.update(scale=runner.scale.name, losses=loss_results, loss_curves=points,
-                          accuracy=accuracies)
+    losses = summaries.loss_section(
+        report, runs, "Held-out loss (each arm on its own objective)", "arch_objective_loss.png",
+        "Each arm's loss is on its own objective's targets (full text, a suffix, or the corrupted "
+        "spans), so compare curves within an objective, not across.", compare=False)
+    accuracies = summaries.accuracy_section(report, evals, runner.scale.shots)
+    report.results.update(scale=runner.scale.name, losses=losses, accuracy=accuracies)

@@ -10,6 +10,7 @@ Two studies that need the same model share the arm (and its training) by using t
 """
 
 import dataclasses
+from collections.abc import Callable
 
 import ml_collections
 
@@ -23,6 +24,8 @@ class Arm:
     objective: str
     variant: str = ""  # Names the model overrides below; "" for the plain model.
     model: tuple[tuple[str, object], ...] = ()  # (field, value) pairs set on config.model.
+    # Fields that depend on the scale: config.model (scale applied) -> {field: value}.
+    derive: Callable[[ml_collections.ConfigDict], dict] | None = None
 
     @property
     def name(self) -> str:
@@ -35,6 +38,8 @@ class Arm:
         config.data.objective = self.objective
         scales.apply(config, scale, seed)
         config.model.update(dict(self.model))
+        if self.derive is not None:
+            config.model.update(self.derive(config.model))
         return config_lib.finalize(config)
 
     def run_name(self, scale: scales.Scale, seed: int) -> str:

@@ -102,6 +102,11 @@ class Runner:
             out.setdefault(arm.name, []).append(trained)
         return out
 
+    def train_and_evaluate_arms(self, arms: list[arms_lib.Arm]) -> tuple[dict, dict]:
+        """({arm: [TrainedArm per seed]}, {arm: [zero/few-shot results per seed]})."""
+        runs = self.train_arms(arms)
+        return runs, {name: [self.evaluate(t) for t in seeds] for name, seeds in runs.items()}
+
     def params(self, trained: TrainedArm):
         """The trained parameters of an arm (its last checkpoint, parameters only)."""
         model = build_model(trained.config)

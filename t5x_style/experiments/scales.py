@@ -34,6 +34,7 @@ class Scale:
     eval_max_length: int  # Longest scored row; few-shot contexts are truncated from the left.
     probe_items: int  # Held-out texts of the probes (attention rank, word order).
     num_microbatches: int = 1
+    data: tuple[tuple[str, str], ...] = ()  # Corpus and vocabulary fields (default: embedded, bytes).
 
     @property
     def tokens_per_arm(self) -> int:
@@ -59,7 +60,10 @@ SCALES = {
     "tpu": Scale("tpu", "xxl", {}, sequence_length=626, batch_size=2048, num_steps=131_072,
                  seeds=(0,), eval_every=2000, eval_batches=16,
                  tasks=("bigbench:t0", "bigbench:extra", "heldout:lambada"), shots=(0, 1, 5),
-                 max_items=500, eval_max_length=1024, probe_items=64, num_microbatches=8),
+                 max_items=500, eval_max_length=1024, probe_items=64, num_microbatches=8,
+                 data=(("corpus", "c4/en:3.1.0"),
+                       ("vocabulary", "gs://t5-data/vocabs/cc_all.32000.100extra/"
+                                      "sentencepiece.model"))),
 }
 
 
@@ -80,6 +84,7 @@ def apply(config: ml_collections.ConfigDict, scale: Scale, seed: int) -> None:
     d.sequence_length = (512 if d.objective == "span_corruption" and scale.name == "tpu"
                          else scale.sequence_length)
     d.batch_size, d.seed = scale.batch_size, seed
+    d.update(dict(scale.data))
     config.seed = seed
     config.model.max_length = max(2 * scale.sequence_length, scale.eval_max_length)
     config.train.update(num_steps=scale.num_steps, eval_every=scale.eval_every,

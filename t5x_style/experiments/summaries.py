@@ -98,3 +98,30 @@ def best_versus_rest(summary: dict[str, tuple], lower_is_better: bool, what: str
     best = pick(summary, key=lambda n: summary[n][0])
     return "\n".join(f"- {report_lib.verdict(best, summary[best], other, summary[other], lower_is_better, what)}"
                      for other in summary if other != best)
+
+
+def loss_section(report: report_lib.Report, runs: dict[str, list[TrainedArm]], heading: str,
+                 filename: str, note: str = "", compare: bool = True,
+                 key: str = "eval_loss") -> dict:
+    """Loss table, curves plot and (when the losses are on the same targets) verdicts."""
+    losses, results = loss_table(runs, key)
+    plot, points = curves(report, runs, filename, heading, key)
+    paragraphs = [losses, plot] + ([note] if note else [])
+    if compare:
+        paragraphs.append(best_versus_rest({n: (r["mean"], r["stderr"]) for n, r in
+                                            results.items()}, True, f"held-out {key}"))
+    report.section(heading, *paragraphs)
+    return dict(final=results, curves=points)
+
+
+def accuracy_section(report: report_lib.Report, evals: dict[str, list[dict]], shots) -> dict:
+    """Zero/few-shot table per arm and task, and the best arm's verdicts at each shot count."""
+    table, accuracies = accuracy_table(evals, shots)
+    verdicts = [f"**{k}-shot:**\n" + best_versus_rest(
+        {name: acc[k]["average"] for name, acc in accuracies.items()}, False,
+        f"{k}-shot normalised accuracy") for k in shots]
+    report.section("Zero-shot and few-shot accuracy", table,
+                   "Average = mean over task groups of (acc - random) / (1 - random); ± is the "
+                   "standard error over seeds (one seed: the bootstrap standard error).",
+                   *verdicts)
+    return accuracies
