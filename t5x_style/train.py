@@ -12,9 +12,9 @@ The step is `jax.jit(step, in_shardings, out_shardings, donate_argnums=0)` over 
 are summed in a `lax.scan`, each slice's loss divided by the token count of the WHOLE batch, so
 the update equals the single-batch update.
 
-No mesh is entered with `jax.set_mesh`, so the model's logical activation constraints are no-ops
-and XLA propagates shardings from the jit boundary: under an active mesh, Flax's DenseGeneral
-checks a multi-axis kernel's logical constraint against its flat (pre-reshape) shape and fails.
+Every jitted function runs under `jax.set_mesh(mesh)` (see `_on_mesh`): that is what makes the
+model's logical activation constraints (`nn.with_logical_constraint`) take effect; without a mesh
+they are silently no-ops and XLA guesses activation shardings from the jit boundary.
 """
 
 import os
@@ -116,6 +116,14 @@ def make_eval_step(model: Model) -> Callable:
     return eval_step
 
 
+def _on_mesh(mesh: jax.sharding.Mesh, jitted: Callable) -> Callable:
+    """`jitted`, traced and run with `mesh` as the current mesh."""
+    def call(*args):
+        with jax.set_mesh(mesh):
+            return jitted(*args)
+    return call
+
+
 class Trainer:
     """The model, optimizer, mesh and jitted functions of one run, with their shardings."""
 
@@ -137,26 +145,26 @@ class Trainer:
             TrainState(step=jax.ShapeDtypeStruct((), jnp.int32), params=abstract_params,
                        opt_state=abstract_opt_state), self.state_shardings)
         batch_sharding = partitioning.batch_sharding(mesh)
-        self.train_step = jax.jit(
+        self.train_step = _on_mesh(mesh, jax.jit(
             make_train_step(self.model, self.optimizer, config.train, config.seed),
             in_shardings=(self.state_shardings, batch_sharding),
             out_shardings=(self.state_shardings, partitioning.replicated(mesh)),
-            donate_argnums=0)
-        self.eval_step = jax.jit(make_eval_step(self.model),
-                                 in_shardings=(self.param_shardings, batch_sharding),
-                                 out_shardings=partitioning.replicated(mesh))
+            donate_argnums=0))
+        self.eval_step = _on_mesh(mesh, jax.jit(
+            make_eval_step(self.model), in_shardings=(self.param_shardings, batch_sharding),
+            out_shardings=partitioning.replicated(mesh)))
 
     def init_state(self, params=None) -> TrainState:
-        """A fresh state from `config.seed`, or around given (already placed) parameters.
-
-        `out_shardings` place every array where it belongs."""
+        """A fresh state from `config.seed`, or around given (already placed) parameters, each
+        array created directly in its shards."""
         def init(rng, params):
-            if params is None:
-                params = self.model.init_params(rng)
-            return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                              opt_state=self.optimizer.init(params))
-        return jax.jit(init, out_shardings=self.state_shardings)(
-            jax.random.key(self.config.seed), params)
+            with nn.logical_axis_rules(partitioning.LOGICAL_AXIS_RULES):
+                if params is None:
+                    params = self.model.init_params(rng)
+                return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                                  opt_state=self.optimizer.init(params))
+        init = _on_mesh(self.mesh, jax.jit(init, out_shardings=self.state_shardings))
+        return init(jax.random.key(self.config.seed), params)
 
     def model_info(self) -> str:
         """model_info.txt: mesh, parameter count, and each parameter's shape, axes and sharding."""
