@@ -257,6 +257,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     checkpoints = checkpoints_lib.Checkpoints(workdir, config.checkpoint)
     started = time.perf_counter()
     state = checkpoints.restore_latest(trainer.abstract_state, train_iterator, config)
+    restore_seconds = time.perf_counter() - started
     if state is None and config.checkpoint.init_params_from:
         state = trainer.init_state(checkpoints_lib.restore_params(
             config.checkpoint.init_params_from, trainer.abstract_state.params))
@@ -278,8 +279,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             window.append((step, step_metrics))
             if meter is None:  # the first step compiles: time it, and measure speed from here on
                 jax.block_until_ready(state)
-                writer.write(step, {"seconds_to_first_step": time.perf_counter() - started},
-                             console=False)
+                writer.write(step, {"seconds_to_first_step": time.perf_counter() - started,
+                                    "checkpoint_restore_seconds": restore_seconds}, console=False)
                 meter = metrics.Throughput(
                     tokens_per_step=sum(x.size for k, x in local_batch.items() if k.endswith(
                         "input_tokens")) * jax.process_count(),
@@ -301,7 +302,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 writer.write(step, {k: last[k] for k in ("eval_loss", "eval_accuracy")})
                 meter.reset()
             if saving:
+                save_started = time.perf_counter()
                 checkpoints.save(step, state, train_iterator, config)
+                # The time the loop is blocked; the write itself continues in the background.
+                writer.write(step, {"checkpoint_save_blocking_seconds":
+                                    time.perf_counter() - save_started}, console=False)
+                meter.reset()
             if stopping:
                 break
     checkpoints.wait()

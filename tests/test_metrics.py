@@ -31,15 +31,16 @@ def test_throughput_window():
     assert window["mfu"] == pytest.approx(1e9 / 8 / 1e12, rel=0.01)  # 8 fake devices
 
 
-def test_cpu_peak_is_measured_once_and_cached(tmp_path, monkeypatch):
+def test_cpu_peak_is_cached_keeping_the_best_measurement(tmp_path, monkeypatch):
     cache = tmp_path / "peak.json"
     monkeypatch.setattr(metrics, "_CPU_PEAK_CACHE", str(cache))
-    calls = []
-    monkeypatch.setattr(metrics, "measure_matmul_flops", lambda dtype: calls.append(dtype) or 8e11)
+    rates = [8e11, 4e11, 16e11]  # the second measurement was taken on a busy machine
+    monkeypatch.setattr(metrics, "measure_matmul_flops", lambda dtype: rates.pop(0))
     first, source = metrics.peak_flops_per_device("float32")
-    second, _ = metrics.peak_flops_per_device("float32")
-    assert first == second == pytest.approx(1e11) and calls == ["float32"]
-    assert "measured float32" in source and cache.exists()
+    assert metrics.peak_flops_per_device("float32")[0] == first == pytest.approx(1e11)
+    assert "measured float32" in source and cache.exists() and len(rates) == 2
+    assert metrics.peak_flops_per_device("float32", remeasure=True)[0] == pytest.approx(1e11)
+    assert metrics.peak_flops_per_device("float32", remeasure=True)[0] == pytest.approx(2e11)
 
 
 def test_matmul_rate_is_positive():
