@@ -5,8 +5,9 @@
 Studies (STUDIES): arch_objective, gpt_vs_unilm, encdec_vs_decoder, attention_rank,
 mixed_attention_mlm, nope, kv_cache_turns, fewshot_gain. Each module has ARMS (the configs it
 trains; also reachable as configs/experiments/<study>.py:ARM-SCALE[-seedN]), a SUMMARY, and
-`run(runner, report)`. `run_study` trains the arms into DIR/arms/, evaluates them and writes
-DIR/report.md, DIR/results.json and PNG plots.
+`run(runner, report)`. `run_study` trains the arms into DIR/arms/ (or --arms_dir, which studies
+can share: fewshot_gain with arch_objective's arms costs only its report), evaluates them and
+writes DIR/report.md, DIR/results.json and PNG plots.
 """
 
 import importlib
@@ -26,10 +27,11 @@ def study_module(name: str):
 
 
 def run_study(name: str, scale: str, workdir: str, overrides: dict | None = None,
-              log=print) -> str:
-    """Runs study `name` at `scale` in `workdir`; returns the path of its report.md."""
+              log=print, arms_dir: str = "") -> str:
+    """Runs study `name` at `scale` in `workdir` (arms in `arms_dir`, default WORKDIR/arms);
+    returns the path of its report.md."""
     module = study_module(name)
-    runner = Runner(workdir, scales.get_scale(scale), overrides, log)
+    runner = Runner(workdir, scales.get_scale(scale), overrides, log, arms_dir)
     report = Report(name, workdir, module.SUMMARY.strip())
     module.run(runner, report)
     return report.write()

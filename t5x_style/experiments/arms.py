@@ -4,7 +4,8 @@ Arms are named `<architecture>-<objective>[-<variant>]`; with the scale and seed
 (`causal_decoder-full_lm-quick-seed0`) the name is both the arm's directory under
 WORKDIR/arms/ and the argument of its config file, so any arm runs alone:
 
-    python -m t5x_style.train --config=configs/experiments/arch_objective.py:causal_decoder-full_lm-cpu-seed0 \
+    python -m t5x_style.train \
+        --config=configs/experiments/arch_objective.py:causal_decoder-full_lm-cpu-seed0 \
         --workdir=/tmp/arm
 Two studies that need the same model share the arm (and its training) by using the same name.
 """

@@ -22,7 +22,8 @@ def run(runner: Runner, report: Report) -> None:
                    "Parameters: " + ", ".join(f"{n} {c:,}" for n, c in counts.items()) + ". "
                    "A prefix decoder reads an MLM row wholly bidirectionally "
                    "(decoder_causal_attention = 1 everywhere); loss on the 15% masked positions.")
-    losses = summaries.loss_section(report, runs, "Held-out MLM loss", "mixed_attention_mlm_loss.png")
+    losses = summaries.loss_section(report, runs, "Held-out MLM loss",
+                                    "mixed_attention_mlm_loss.png")
     train_losses = summaries.loss_section(report, runs, "Training MLM loss",
                                           "mixed_attention_mlm_train_loss.png", key="loss")
     report.results.update(scale=runner.scale.name, params=counts, losses=losses,

@@ -56,6 +56,7 @@ class Report:
 
     def __init__(self, name: str, workdir: str, summary: str):
         self.name, self.workdir = name, workdir
+        os.makedirs(workdir, exist_ok=True)
         self.lines = [f"# {name}", "", summary, ""]
         self.results: dict = {"study": name}
 
@@ -86,7 +87,6 @@ class Report:
         return f"![{title}]({filename})"
 
     def write(self) -> str:
-        os.makedirs(self.workdir, exist_ok=True)
         path = os.path.join(self.workdir, "report.md")
         with open(path, "w") as f:
             f.write("\n".join(self.lines).rstrip() + "\n")

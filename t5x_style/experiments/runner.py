@@ -4,7 +4,8 @@
     runs = runner.train_arms([arm_a, arm_b])      # {arm name: [TrainedArm per seed]}
     results = runner.evaluate(runs[arm_a.name][0])  # the evaluation module's results dict
 
-Each arm trains with `train.train_and_evaluate` into WORKDIR/arms/<arm>-<scale>-seed<n>. An arm
+Each arm trains with `train.train_and_evaluate` into ARMS_DIR/<arm>-<scale>-seed<n> (ARMS_DIR
+defaults to WORKDIR/arms; studies given the same ARMS_DIR share their common arms). An arm
 whose `timing.json` exists finished and is reused; one without it resumes from its checkpoints,
 so an interrupted study picks up where it stopped. A directory holding a different config is an
 error, never silently reused. Zero/few-shot results are cached next to the checkpoints.
@@ -54,9 +55,11 @@ class TrainedArm:
 class Runner:
     """One study's arms at one scale. `overrides` ({"data.corpus": ...}) apply to every arm."""
 
+
     def __init__(self, workdir: str, scale: scales.Scale, overrides: dict | None = None,
-                 log=print):
+                 log=print, arms_dir: str = ""):
         self.workdir, self.scale = workdir, scale
+        self.arms_dir = arms_dir or os.path.join(workdir, "arms")
         self.overrides = dict(overrides or {})
         self.log = log
         self._tasks = None
@@ -68,7 +71,7 @@ class Runner:
         return config
 
     def arm_dir(self, arm: arms_lib.Arm, seed: int) -> str:
-        return os.path.join(self.workdir, "arms", arm.run_name(self.scale, seed))
+        return os.path.join(self.arms_dir, arm.run_name(self.scale, seed))
 
     def train(self, arm: arms_lib.Arm, seed: int) -> TrainedArm:
         config, workdir = self.config(arm, seed), self.arm_dir(arm, seed)

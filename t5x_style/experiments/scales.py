@@ -3,7 +3,7 @@
 Every arm of every study is one base config (`configs/*.py` semantics) with a scale applied, so
 the same arm runs in a test (micro), on a laptop (quick, cpu) or on a TPU pod (tpu) unchanged.
 
-    micro  tests: a few steps of a 2-layer d32 model, 8 items per task; numbers are meaningless
+    micro  tests: 4 steps of a 2-layer d32 model, 6 items per task; the numbers mean nothing
     quick  the README's first command: one seed, tiny models, ~10-15 min for arch_objective
     cpu    3 seeds so the spread between seeds is measured; ~30 min per study on 2 cores
     tpu    Wang et al. (2022): xxl, 626-token rows (span corruption 512 -> 114), batch 2048,
@@ -34,7 +34,7 @@ class Scale:
     eval_max_length: int  # Longest scored row; few-shot contexts are truncated from the left.
     probe_items: int  # Held-out texts of the probes (attention rank, word order).
     num_microbatches: int = 1
-    data: tuple[tuple[str, str], ...] = ()  # Corpus and vocabulary fields (default: embedded, bytes).
+    data: tuple[tuple[str, str], ...] = ()  # data.* fields (default: embedded corpus, bytes).
 
     @property
     def tokens_per_arm(self) -> int:
@@ -48,12 +48,12 @@ _CPU_EVAL = dict(tasks=("heldout:lambada", "heldout:description", "bigbench:hype
 
 SCALES = {
     "micro": Scale("micro", "tiny", dict(d_model=32, num_heads=2, head_dim=16, d_ff=64),
-                   sequence_length=32, batch_size=4, num_steps=4, seeds=(0,), eval_every=2,
+                   sequence_length=32, batch_size=8, num_steps=4, seeds=(0,), eval_every=2,
                    eval_batches=1, tasks=("heldout:lambada", "heldout:description"), shots=(0, 1),
                    max_items=6, eval_max_length=128, probe_items=2),
-    "quick": Scale("quick", "tiny", {}, sequence_length=128, batch_size=16, num_steps=300,
-                   seeds=(0,), eval_every=50, eval_batches=4, max_items=60, probe_items=8,
-                   **_CPU_EVAL),
+    "quick": Scale("quick", "tiny", {}, sequence_length=128, batch_size=16, num_steps=200,
+                   seeds=(0,), eval_every=25, eval_batches=4, max_items=50, probe_items=8,
+                   **(_CPU_EVAL | dict(shots=(0, 1)))),
     "cpu": Scale("cpu", "tiny", {}, sequence_length=128, batch_size=16, num_steps=400,
                  seeds=(0, 1, 2), eval_every=50, eval_batches=4, max_items=100, probe_items=16,
                  **_CPU_EVAL),

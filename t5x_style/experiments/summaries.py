@@ -96,7 +96,8 @@ def best_versus_rest(summary: dict[str, tuple], lower_is_better: bool, what: str
     """Verdicts of the best arm against each other arm on (mean, SE) pairs."""
     pick = min if lower_is_better else max
     best = pick(summary, key=lambda n: summary[n][0])
-    return "\n".join(f"- {report_lib.verdict(best, summary[best], other, summary[other], lower_is_better, what)}"
+    return "\n".join("- " + report_lib.verdict(best, summary[best], other, summary[other],
+                                                lower_is_better, what)
                      for other in summary if other != best)
 
 
