@@ -162,7 +162,8 @@ def train_config() -> ml_collections.ConfigDict:
     t.weight_decay = 0.1
     # Clip gradients to this global L2 norm before the optimizer; 0 turns clipping off.
     t.grad_clip_norm = 1.0
-    # Split each batch into this many microbatches and sum their gradients (same update, less memory).
+    # Split each batch into this many microbatches and sum their gradients (same update, less
+    # activation memory).
     t.num_microbatches = 1
     # On a non-finite loss or gradient: False stops with an error naming the step; True skips it.
     t.skip_nonfinite = False
@@ -202,7 +203,7 @@ def mesh_config() -> ml_collections.ConfigDict:
 
 
 def checkpoint_config() -> ml_collections.ConfigDict:
-    """The checkpoint section: when to save, how many to keep, what to load (t5x_style.checkpoints)."""
+    """The checkpoint section: when to save, how many to keep, what to load (checkpoints.py)."""
     k = ml_collections.ConfigDict()
     # Save every this many steps (and at the last step, and on SIGTERM/SIGINT); 0 = only those.
     k.save_every = 100
