@@ -22,7 +22,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from t5x_style import config as config_lib
-from t5x_style import flops, metrics, partitioning, train
+from t5x_style import metrics, partitioning, train
 
 PRESETS = {
     "d4": dict(model=dict(num_layers=4, d_model=256, num_heads=4, head_dim=64, d_ff=1024,
@@ -59,16 +59,15 @@ def benchmark(config, steps: int, remeasure_peak: bool = False) -> dict[str, flo
         jax.block_until_ready(state)
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
-    tokens = sum(x.size for k, x in local_batch.items() if k.endswith("input_tokens"))
-    step_flops = flops.batch_train_flops(config.model, local_batch)
-    peak, peak_source = metrics.peak_flops_per_device(config.model.dtype, remeasure_peak)
-    per_device = step_flops / median / jax.device_count()
+    meter = train.throughput_meter(config, local_batch, remeasure_peak)
+    per_device = meter.flops_per_step / median / jax.device_count()
     return {
         "parameters": sum(x.size for x in jax.tree.leaves(trainer.abstract_state.params)),
-        "tokens_per_step": tokens, "gflops_per_step": step_flops / 1e9,
-        "median_step_seconds": median, "tokens_per_second": tokens / median,
-        "tflops_per_second_per_device": per_device / 1e12, "mfu": per_device / peak,
-        "peak_tflops_per_device": peak / 1e12, "peak_source": peak_source,
+        "tokens_per_step": meter.tokens_per_step, "gflops_per_step": meter.flops_per_step / 1e9,
+        "median_step_seconds": median, "tokens_per_second": meter.tokens_per_step / median,
+        "tflops_per_second_per_device": per_device / 1e12, "mfu": per_device / meter.peak,
+        "peak_tflops_per_device": meter.peak / 1e12,
+        "peak_source": metrics.peak_flops_per_device(config.model.dtype)[1],
         "seconds_to_first_step": first_step,
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     }

@@ -101,9 +101,11 @@ class Throughput:
         self._steps += 1
 
     def window(self) -> dict[str, float]:
-        """The window's speed metrics; starts the next window."""
+        """The window's speed metrics (none if no step was timed); starts the next window."""
         seconds = time.perf_counter() - self._start
-        steps = max(self._steps, 1)
+        steps = self._steps
+        if not steps:
+            return {}
         flops_per_device = self.flops_per_step * steps / seconds / self.num_devices
         result = {
             "seconds_per_step": seconds / steps,

@@ -244,6 +244,18 @@ def _window_scalars(fetched: list[tuple[int, dict]]) -> dict[str, float]:
     return {key: float(np.mean([scalars[key] for _, scalars in fetched])) for key in fetched[0][1]}
 
 
+def throughput_meter(config: ml_collections.ConfigDict, local_batch,
+                     remeasure_peak: bool = False) -> metrics.Throughput:
+    """Speed accounting for global batches made of batches like this process's `local_batch`:
+    tokens are all input positions (encoder and decoder), FLOPs follow flops.py."""
+    return metrics.Throughput(
+        tokens_per_step=jax.process_count() * sum(
+            x.size for name, x in local_batch.items() if name.endswith("input_tokens")),
+        flops_per_step=jax.process_count() * flops.batch_train_flops(config.model, local_batch),
+        peak_flops_per_device=metrics.peak_flops_per_device(config.model.dtype,
+                                                            remeasure_peak)[0])
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     """Trains `config` in `workdir`, resuming from its checkpoint if any; returns the last
     metrics."""
@@ -281,12 +293,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 jax.block_until_ready(state)
                 writer.write(step, {"seconds_to_first_step": time.perf_counter() - started,
                                     "checkpoint_restore_seconds": restore_seconds}, console=False)
-                meter = metrics.Throughput(
-                    tokens_per_step=sum(x.size for k, x in local_batch.items() if k.endswith(
-                        "input_tokens")) * jax.process_count(),
-                    flops_per_step=flops.batch_train_flops(config.model, local_batch)
-                    * jax.process_count(),
-                    peak_flops_per_device=metrics.peak_flops_per_device(config.model.dtype)[0])
+                meter = throughput_meter(config, local_batch)
             else:
                 meter.step()
             is_last = step == config.train.num_steps
