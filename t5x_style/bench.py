@@ -32,14 +32,6 @@ PRESETS = {
                            vocab_size=1024), data=dict(sequence_length=256, batch_size=16)),
 }
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "A configs/*.py file.", lock_config=True)
-_PRESET = flags.DEFINE_enum("preset", None, list(PRESETS), "A shape from PRESETS; --config.* "
-                            "overrides still win.")
-_STEPS = flags.DEFINE_integer("steps", 20, "Timed steps after the first (compiling) one.")
-_REMEASURE = flags.DEFINE_bool("remeasure_peak", False, "CPU: measure the matmul peak again "
-                               "(the cache keeps the best rate seen).")
-
-
 def benchmark(config, steps: int, remeasure_peak: bool = False) -> dict[str, float]:
     """Times `steps` train steps after compilation; returns the numbers it prints."""
     started = time.perf_counter()
@@ -96,4 +88,11 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
+    _CONFIG = config_flags.DEFINE_config_file("config", None, "A configs/*.py file.",
+                                              lock_config=True)
+    _PRESET = flags.DEFINE_enum("preset", None, list(PRESETS), "A shape from PRESETS; --config.* "
+                                "overrides still win.")
+    _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps after the first (compiling) one.")
+    _REMEASURE = flags.DEFINE_bool("remeasure_peak", False, "CPU: measure the matmul peak again "
+                                   "(the cache keeps the best rate seen).")
     app.run(main)

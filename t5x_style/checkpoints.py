@@ -97,6 +97,11 @@ class Checkpoints:
                                f"{config.model.architecture!r}")
         saved_tree = self.manager.item_metadata(step)[STATE].tree["params"]
         differences += _shape_differences(saved_tree, abstract_params)
+        data_directory = os.path.join(self.directory, str(step), DATA)
+        data_files = sorted(f for f in os.listdir(data_directory) if f.startswith("process_"))
+        if f"process_{jax.process_index()}-of-{jax.process_count()}.json" not in data_files:
+            differences.append(f"data iterator states {data_files} come from another process "
+                               f"count than this run's {jax.process_count()}")
         if differences:
             raise CheckpointMismatchError(
                 f"{self.directory}/{step} holds a checkpoint of a different model; use another "
@@ -122,17 +127,13 @@ class Checkpoints:
         for step in sorted(self.manager.all_steps(), reverse=True):
             try:
                 self._check_compatible(step, config, abstract_state.params)
-            except CheckpointMismatchError:
-                raise
-            except Exception as error:  # noqa: BLE001 - any read failure means "unreadable"
-                self._set_aside(step, error)
-                continue
-            try:
                 restored = self.manager.restore(step, args=ocp.args.Composite(**{
                     STATE: ocp.args.StandardRestore(abstract_state),
                     DATA: grain.checkpoint.CheckpointRestore(data_iterator),
                 }))
-            except Exception as error:  # noqa: BLE001
+            except CheckpointMismatchError:
+                raise
+            except Exception as error:  # noqa: BLE001 - any other read failure: unreadable
                 self._set_aside(step, error)
                 continue
             return restored[STATE]

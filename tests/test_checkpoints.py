@@ -122,6 +122,16 @@ def test_checkpoint_of_a_different_model_is_refused(wiki_slice, trained_workdir,
     assert _steps(workdir) == [2, 4, 6]
 
 
+def test_checkpoint_of_another_process_count_is_refused(wiki_slice, trained_workdir, tmp_path):
+    workdir = str(tmp_path / "run")
+    shutil.copytree(trained_workdir, workdir)
+    data = os.path.join(workdir, "checkpoints", "6", "data")
+    os.rename(os.path.join(data, "process_0-of-1.json"), os.path.join(data, "process_0-of-2.json"))
+    with pytest.raises(checkpoints.CheckpointMismatchError, match="another process count"):
+        train.train_and_evaluate(tiny_run_config(wiki_slice, num_steps=8), workdir)
+    assert _steps(workdir) == [2, 4, 6]
+
+
 def test_restore_onto_other_meshes_and_device_counts(wiki_slice, trained_workdir):
     config = tiny_run_config(wiki_slice)
     _, reference = _restore(config, trained_workdir, {})
