@@ -26,7 +26,8 @@ setuptools.setup(
         "matplotlib>=3.8,<4",  # Experiment reports' plots.
     ],
     extras_require={
-        "test": ["pytest>=8,<10"],
+        # nbclient + ipykernel execute colab/quickstart.ipynb in the tests.
+        "test": ["pytest>=8,<10", "nbclient>=0.11,<0.12", "nbformat>=5.11,<6", "ipykernel>=7.4,<8"],
         "tf": ["tensorflow-cpu>=2.21,<3"],
     },
 )
