@@ -9,40 +9,20 @@ newest step under DIR/checkpoints (params-only restore). Temperature 0 (the defa
 beam_size > 1 runs beam search instead of sampling.
 """
 
-import json
-import os
-
 import jax
-import ml_collections
 
 from t5x_style import checkpoints
 from t5x_style import decoding
 from t5x_style import models
+from t5x_style import run_dir
 from t5x_style.data import tokenizer
-
-
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: --workdir must be a training run directory")
-    with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
-
-
-def latest_step_directory(workdir: str) -> str:
-    directory = os.path.join(workdir, "checkpoints")
-    steps = [int(n) for n in os.listdir(directory) if n.isdigit()] if os.path.isdir(directory) else []
-    if not steps:
-        raise FileNotFoundError(f"no checkpoint under {directory}; train first or pass "
-                                "--checkpoint_dir")
-    return os.path.join(directory, str(max(steps)))
 
 
 def generate(workdir: str, prompts: list[str], max_new_tokens: int = 64,
              sampling: decoding.Sampling = decoding.GREEDY, beam_size: int = 1,
              length_penalty: float = 0.6, seed: int = 0, checkpoint_dir: str = "") -> list[str]:
     """The continuation of each prompt, as text."""
-    config = load_config(workdir)
+    config = run_dir.read_config(workdir)
     model = models.build_model(config)
     vocabulary = tokenizer.get_vocabulary(config.data.vocabulary, config.data.extra_ids)
     decoder = decoding.Decoder(model, eos_id=vocabulary.eos_id)
@@ -50,7 +30,11 @@ def generate(workdir: str, prompts: list[str], max_new_tokens: int = 64,
     # Check the request before reading the checkpoint (raises on bad input).
     decoder.check_prompts(prompt_ids, max_new_tokens)
     abstract = jax.eval_shape(model.init_params, jax.random.key(0))
-    params = checkpoints.restore_params(checkpoint_dir or latest_step_directory(workdir), abstract)
+    step_directory = checkpoint_dir or run_dir.latest_step_directory(workdir)
+    if step_directory is None:
+        raise FileNotFoundError(f"no checkpoint under {workdir}/checkpoints; train first or pass "
+                                "--checkpoint_dir")
+    params = checkpoints.restore_params(step_directory, abstract)
     if beam_size > 1:
         decoded = decoder.beam_search(params, prompt_ids, max_new_tokens, beam_size, length_penalty)
     else:

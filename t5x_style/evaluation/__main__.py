@@ -1,8 +1,8 @@
 """Evaluates the latest checkpoint of a workdir on the zero/few-shot suite.
 
-    python -m t5x_style.evaluation --config=configs/causal_decoder.py:tiny --workdir=DIR \
+    python -m t5x_style.evaluate --workdir=DIR [--config=configs/causal_decoder.py:tiny] \
         [--checkpoint_dir=DIR/checkpoints/1000] [--tasks=bigbench:hyperbaton,heldout:lambada] \
-        [--num_fewshot=0,1,5] [--config.eval.max_items=100]
+        [--num_fewshot=0,1,5] [with --config: --config.eval.max_items=100]
 
 Writes DIR/results.json and DIR/results.md. Parameters come from --checkpoint_dir, else from the
 newest step under DIR/checkpoints (params-only restore); with neither, from a fresh
@@ -15,22 +15,15 @@ import os
 import jax
 import ml_collections
 
-from t5x_style import partitioning
+from t5x_style import partitioning, run_dir
 from t5x_style.evaluation import evaluator as evaluator_lib
 from t5x_style.models import build_model
-
-
-def latest_step_directory(workdir: str) -> str | None:
-    """DIR/checkpoints/<largest integer step>, or None."""
-    directory = os.path.join(workdir, "checkpoints")
-    steps = [int(n) for n in os.listdir(directory) if n.isdigit()] if os.path.isdir(directory) else []
-    return os.path.join(directory, str(max(steps))) if steps else None
 
 
 def load_params(scorer, model, config: ml_collections.ConfigDict, workdir: str,
                 checkpoint_dir: str = ""):
     """(params placed for the scorer, where they came from)."""
-    step_directory = checkpoint_dir or latest_step_directory(workdir)
+    step_directory = checkpoint_dir or run_dir.latest_step_directory(workdir)
     if step_directory is None:
         logging.warning("No checkpoint in %s/checkpoints and no --checkpoint_dir: evaluating a "
                         "FRESH INITIALISATION (seed %d), i.e. a chance-level baseline.", workdir,
@@ -64,7 +57,9 @@ if __name__ == "__main__":
     from ml_collections import config_flags
 
     _CONFIG = config_flags.DEFINE_config_file("config", None, "Path of a configs/*.py file "
-                                              "(':size' picks the size).", lock_config=True)
+                                              "(':size' picks the size); default: the workdir's "
+                                              "config.json, as training resolved it.",
+                                              lock_config=True)
     _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: its latest checkpoint is "
                                    "evaluated; results.json and results.md are written there.")
     _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", "", "A checkpoint step directory to "
@@ -72,6 +67,6 @@ if __name__ == "__main__":
     _TASKS = flags.DEFINE_string("tasks", "", "Comma-separated task names (default: eval.tasks).")
     _NUM_FEWSHOT = flags.DEFINE_string("num_fewshot", "", "Comma-separated shot counts "
                                        "(default: eval.shots).")
-    flags.mark_flags_as_required(["config", "workdir"])
-    app.run(lambda argv: main(_CONFIG.value, _WORKDIR.value, _CHECKPOINT_DIR.value, _TASKS.value,
+    flags.mark_flags_as_required(["workdir"])
+    app.run(lambda argv: main(_CONFIG.value or run_dir.read_config(_WORKDIR.value), _WORKDIR.value, _CHECKPOINT_DIR.value, _TASKS.value,
                               _NUM_FEWSHOT.value) and None)

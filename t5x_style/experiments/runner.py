@@ -19,8 +19,7 @@ import time
 import jax
 import ml_collections
 
-from t5x_style import checkpoints, train
-from t5x_style.evaluation import __main__ as evaluation_main
+from t5x_style import checkpoints, run_dir, train
 from t5x_style.evaluation import evaluator as evaluator_lib
 from t5x_style.experiments import arms as arms_lib
 from t5x_style.experiments import scales
@@ -80,7 +79,7 @@ class Runner:
         if not os.path.exists(timing_path):
             started = time.perf_counter()
             train.train_and_evaluate(config, workdir)
-            step_dir = evaluation_main.latest_step_directory(workdir)
+            step_dir = run_dir.latest_step_directory(workdir)
             if step_dir is None or int(os.path.basename(step_dir)) < config.train.num_steps:
                 raise SystemExit(f"training of {workdir} stopped early; run the same command "
                                  "again to resume it")
@@ -114,7 +113,7 @@ class Runner:
         """The trained parameters of an arm (its last checkpoint, parameters only)."""
         model = build_model(trained.config)
         abstract = jax.eval_shape(model.init_params, jax.random.key(0))
-        step_dir = evaluation_main.latest_step_directory(trained.workdir)
+        step_dir = run_dir.latest_step_directory(trained.workdir)
         return checkpoints.restore_params(step_dir, abstract)
 
     def evaluate(self, trained: TrainedArm) -> dict:
