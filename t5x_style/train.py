@@ -17,6 +17,7 @@ model's logical activation constraints (`nn.with_logical_constraint`) take effec
 they are silently no-ops and XLA guesses activation shardings from the jit boundary.
 """
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -325,6 +326,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
 def main(argv) -> None:
     del argv
+    logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs each save at INFO via absl
     train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 
