@@ -42,9 +42,13 @@ class Projection(nn.Module):
                                                 in_axis=in_axes, out_axis=out_axes)
         kernel = self.param("kernel", nn.with_logical_partitioning(init, self.kernel_axes),
                             x.shape[x.ndim - self.in_ndim:] + tuple(self.out_shape), self.param_dtype)
-        contract_x = tuple(range(x.ndim - self.in_ndim, x.ndim))
-        return jax.lax.dot_general(x.astype(self.dtype), kernel.astype(self.dtype),
-                                   ((contract_x, in_axes), ((), ())))
+        # As one 2-D matmul (tokens, in) @ (in, out): with the batch and length axes kept apart,
+        # XLA:CPU transposes the output gradient for the weight gradient in a copy that costs
+        # 37% of a small model's step (profiled); flat, that copy disappears.
+        batch_shape, in_shape = x.shape[:x.ndim - self.in_ndim], x.shape[x.ndim - self.in_ndim:]
+        flat_x = x.reshape(-1, int(np.prod(in_shape))).astype(self.dtype)  # (tokens, in)
+        flat_kernel = kernel.reshape(flat_x.shape[1], -1).astype(self.dtype)  # (in, out)
+        return (flat_x @ flat_kernel).reshape(batch_shape + tuple(self.out_shape))
 
 
 class RMSNorm(nn.Module):
