@@ -85,7 +85,8 @@ def data_config() -> ml_collections.ConfigDict:
     d.corpus = "wiki_en"
     # tfds data_dir ("" = ~/.cache/t5x_style/tensorflow_datasets or $T5X_STYLE_CACHE; gs:// on TPU).
     d.data_dir = ""
-    # Fetch and prepare a missing dataset; False fails at once with the command that prepares it.
+    # Fetch and prepare a missing standard tfds dataset; False fails at once with the command that
+    # prepares it. (Embedded corpora are always prepared on first use, from pinned artifacts.)
     d.download = False
     # Feature of each tfds record that holds the text (c4, wiki40b, lm1b: "text").
     d.text_feature = "text"

