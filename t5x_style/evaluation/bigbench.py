@@ -2,7 +2,7 @@
 BIG-bench's own `json_task.default_format_fn` formats them.
 
 Fetching: `pip download --no-deps bigbench==1.0.0` (358 MB; pip 26.3+ refuses the sdist, so the
-fetch needs pip < 26.3), sha256-checked, then only the task.json files of the default suites and
+fetch runs a pinned pip 26.2.1 from its wheel), sha256-checked, then only the task.json files of the default suites and
 of the asked task are kept, under `<cache>/bigbench/<task>[/<subtask>]/task.json`
 (`<cache>` = $T5X_STYLE_CACHE or ~/.cache/t5x_style); the sdist is deleted. About 50 s, once.
 Every task.json carries BIG-bench's canary string: keep these files out of training data.
@@ -67,19 +67,29 @@ def _manifest() -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _download(directory: str) -> pathlib.Path:
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "-q", "-d", directory, REQUIREMENT]
+# pip 26.3 and later refuse the bigbench sdist (it declares a direct URL dependency), so the
+# fetch runs a pinned older pip, itself fetched by name and run from its wheel, whatever pip the
+# user has.
+FETCH_PIP = "pip==26.2.1"
+
+
+def _pip_download(pip: list[str], requirement: str, directory: str) -> None:
+    command = [*pip, "download", "--no-deps", "--disable-pip-version-check", "-q", "-d", directory,
+               requirement]
     result = subprocess.run(command, capture_output=True, text=True)
-    path = pathlib.Path(directory) / SDIST
-    if result.returncode != 0 or not path.exists():
-        hint = (" pip >= 26.3 refuses this sdist (direct URL dependency); run the fetch with "
-                "pip < 26.3 (`python -m pip install 'pip<26.3'`)."
-                if "direct URL" in result.stderr else "")
+    if result.returncode != 0:
         raise tasks_lib.TaskError(
-            f"could not fetch {REQUIREMENT} with `{' '.join(command[2:])}` (exit "
-            f"{result.returncode}); it needs a package registry.{hint} pip said:\n"
-            f"{result.stderr.strip()[-2000:]}")
+            f"could not fetch {requirement} with pip (exit {result.returncode}); it needs a "
+            f"package registry. pip said:\n{result.stderr.strip()[-2000:]}")
+
+
+def _download(directory: str) -> pathlib.Path:
+    _pip_download([sys.executable, "-m", "pip"], FETCH_PIP, directory)
+    wheel = next(pathlib.Path(directory).glob("pip-*.whl"))
+    _pip_download([sys.executable, str(wheel / "pip")], REQUIREMENT, directory)  # Run from the wheel.
+    path = pathlib.Path(directory) / SDIST
+    if not path.exists():
+        raise tasks_lib.TaskError(f"pip did not leave {SDIST} in {directory}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != SHA256:
         raise tasks_lib.TaskError(f"sha256 of {SDIST} is {digest}, expected {SHA256}; the pin must "
