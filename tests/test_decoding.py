@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from model_fixtures import tiny_model
 from t5x_style import config as config_lib
 from t5x_style import decoding
-from t5x_style import models
 
 PROMPTS = [[5, 6, 7], [8, 9, 10, 11, 12, 13, 14], [15]]  # Three lengths in one batch.
 NEW_TOKENS = 6
@@ -21,13 +21,8 @@ NEW_TOKENS = 6
 
 @functools.lru_cache(maxsize=None)
 def make(architecture, position_encoding="relative", bidirectional_pattern="full"):
-    config = config_lib.default_config()
-    config.model.architecture = architecture
-    config.model.position_encoding = position_encoding
-    config.model.bidirectional_pattern = bidirectional_pattern
-    config.model.max_length = 32
-    model = models.build_model(config)
-    params = jax.jit(model.init_params)(jax.random.key(1))
+    model, params = tiny_model(architecture, position_encoding, bidirectional_pattern,
+                               max_length=32, seed=1)
     return model, params, decoding.Decoder(model)
 
 

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from model_fixtures import tiny_model
 from t5x_style import config as config_lib
 from t5x_style import models
 
@@ -20,13 +21,8 @@ POSITION_ENCODINGS = config_lib.POSITION_ENCODINGS
 
 @functools.lru_cache(maxsize=None)
 def make(architecture, position_encoding="relative", bidirectional_pattern="full"):
-    config = config_lib.default_config()
-    config.model.architecture = architecture
-    config.model.position_encoding = position_encoding
-    config.model.bidirectional_pattern = bidirectional_pattern
-    config.model.max_length = 64
-    model = models.build_model(config)
-    return model, model.init_params(jax.random.key(0)), jax.jit(model.logits)
+    model, params = tiny_model(architecture, position_encoding, bidirectional_pattern)
+    return model, params, jax.jit(model.logits)
 
 
 def random_tokens(seed, shape, vocab=300):
