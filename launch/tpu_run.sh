@@ -9,7 +9,8 @@
 #
 #   --type        the slice's accelerator type (as given to tpu_create.sh): decides how many
 #                 hosts there are; with more than one, --workdir must be gs:// and the processes
-#                 join with jax.distributed (JAX detects the pod: --config.mesh.distributed=True)
+#                 join with jax.distributed (JAX detects the pod: --config.mesh.distributed=True
+#                 for training, --distributed for an experiment)
 #   --config      a configs/*.py file (':arg' picks the size or arm) for python -m t5x_style.train
 #   --experiment  a study for python -m t5x_style.experiments, at --scale (default tpu)
 #   --stop        SIGTERM the run on every worker: training saves a checkpoint and exits
@@ -48,14 +49,11 @@ this checkout; allowed: $(cd "$REPO_DIR" && echo configs/*.py configs/experiment
   python_args=(-m t5x_style.train "--config=$FLAG_config" "--workdir=$FLAG_workdir")
   if ((hosts > 1)); then python_args+=(--config.mesh.distributed=True); fi
 else
-  module=(-m t5x_style.experiments)
-  if ((hosts > 1)); then
-    # The experiments CLI has no mesh flag: join the pod first, then run it as its __main__
-    # (train_and_evaluate skips initialize() while config.mesh.distributed is False).
-    module=(-c 'import jax, runpy; jax.distributed.initialize(); runpy.run_module("t5x_style.experiments", run_name="__main__")')
-  fi
-  python_args=("${module[@]}" "--name=$FLAG_experiment" "--scale=$FLAG_scale"
+  python_args=(-m t5x_style.experiments "--name=$FLAG_experiment" "--scale=$FLAG_scale"
     "--workdir=$FLAG_workdir")
+  # --distributed joins the pod before the study (its arms' configs keep mesh.distributed=False,
+  # so train_and_evaluate does not initialize again).
+  if ((hosts > 1)); then python_args+=(--distributed); fi
 fi
 python_args+=("${EXTRA_ARGS[@]}")
 need_gcloud

@@ -15,8 +15,6 @@ a readable step of a different architecture or parameter shapes is an error nami
 
 import json
 import logging
-import os
-import shutil
 import signal
 import threading
 import time
@@ -26,7 +24,10 @@ import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
 from jax.experimental import multihost_utils
+
+from t5x_style import run_dir
 
 STATE, DATA, CONFIG = "state", "data", "config"
 
@@ -50,12 +51,33 @@ def _shape_differences(saved_tree, abstract_params, limit: int = 5) -> list[str]
     return differences
 
 
+def _move_tree(source: epath.Path, target: epath.Path) -> None:
+    """Moves directory `source` to `target`: a rename on a local disk; on an object store
+    (`gs://`), where "directories" are name prefixes and an empty one need not exist for a rename
+    into it, a copy of every file followed by the removal of `source`."""
+    if not run_dir.is_remote(source):
+        source.rename(target)
+        return
+    _copy_tree(source, target)
+    source.rmtree()
+
+
+def _copy_tree(source: epath.Path, target: epath.Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for child in source.iterdir():  # not rglob/walk: epath has no `**` for gs://
+        if child.is_dir():
+            _copy_tree(child, target / child.name)
+        else:
+            child.copy(target / child.name)
+
+
 class Checkpoints:
     """Save and resume the train state and the data iterator under `workdir/checkpoints`."""
 
     def __init__(self, workdir: str, checkpoint_config: ml_collections.ConfigDict):
-        self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
-        self.unreadable_directory = os.path.abspath(os.path.join(workdir, "checkpoints_unreadable"))
+        # epath, not os.path: os.path.abspath("gs://b/x") is "$PWD/gs:/b/x".
+        self.directory = run_dir.path(workdir) / "checkpoints"
+        self.unreadable_directory = run_dir.path(workdir) / "checkpoints_unreadable"
         self.config = checkpoint_config
         self.manager = ocp.CheckpointManager(
             self.directory,
@@ -97,8 +119,9 @@ class Checkpoints:
                                f"{config.model.architecture!r}")
         saved_tree = self.manager.item_metadata(step)[STATE].tree["params"]
         differences += _shape_differences(saved_tree, abstract_params)
-        data_directory = os.path.join(self.directory, str(step), DATA)
-        data_files = sorted(f for f in os.listdir(data_directory) if f.startswith("process_"))
+        data_directory = self.directory / str(step) / DATA
+        data_files = sorted(p.name for p in data_directory.iterdir()
+                            if p.name.startswith("process_"))
         if f"process_{jax.process_index()}-of-{jax.process_count()}.json" not in data_files:
             differences.append(f"data iterator states {data_files} come from another process "
                                f"count than this run's {jax.process_count()}")
@@ -109,13 +132,13 @@ class Checkpoints:
                 "Differences: " + "; ".join(differences))
 
     def _set_aside(self, step: int, error: Exception) -> None:
-        target = os.path.join(self.unreadable_directory, f"{step}-{int(time.time())}")
+        target = self.unreadable_directory / f"{step}-{int(time.time())}"
         logging.warning("Checkpoint %s/%d cannot be read (%s: %s); moving it to %s and falling "
                         "back to the previous checkpoint.", self.directory, step,
                         type(error).__name__, error, target)
         if jax.process_index() == 0:
-            os.makedirs(self.unreadable_directory, exist_ok=True)
-            shutil.move(os.path.join(self.directory, str(step)), target)
+            self.unreadable_directory.mkdir(parents=True, exist_ok=True)
+            _move_tree(self.directory / str(step), target)
         multihost_utils.sync_global_devices(f"checkpoint_set_aside_{step}")
         self.manager.reload()
 
@@ -144,7 +167,7 @@ def restore_params(step_directory: str, abstract_params):
     """Only the parameters of a checkpoint step (no optimizer state, no data state), placed as
     `abstract_params` says: for finetuning, or for loading a causal decoder as a prefix decoder
     (they share the parameter tree)."""
-    path = os.path.join(os.path.abspath(step_directory), STATE)
+    path = run_dir.path(step_directory) / STATE
     target = {"params": abstract_params}
     restored = ocp.PyTreeCheckpointer().restore(path, args=ocp.args.PyTreeRestore(
         item=target, partial_restore=True,

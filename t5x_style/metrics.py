@@ -10,12 +10,15 @@ per machine (the devices of one host share its cores, so each gets its share).
 import json
 import os
 import platform
+import tempfile
 import time
 from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from t5x_style import run_dir
 
 # Dense bf16 FLOP/s per device (per chip; per GPU) from the vendors' datasheets, matched against
 # `device.device_kind` by substring, first match wins (so "v5 lite" is tried before "v5").
@@ -137,16 +140,42 @@ def console_line(step: int, num_steps: int, scalars: Mapping[str, float]) -> str
     return " | ".join(parts)
 
 
+def tensorboard_dir(workdir: str) -> str:
+    """Where TensorBoard event files for `workdir` go: WORKDIR/tensorboard for a local workdir.
+
+    tensorboardX's SummaryWriter cannot write `gs://...` without extra packages (and a remote
+    workdir has no local directory), so for a remote workdir the events go to a local temporary
+    directory, `$TMPDIR/t5x_style_tensorboard/<workdir with '://' and '/' as '_'>`, on the
+    machine of process 0; metrics.jsonl (in the workdir itself) holds the same scalars.
+    """
+    if not run_dir.is_remote(workdir):
+        return os.path.join(workdir, "tensorboard")
+    name = str(workdir).replace("://", "_").strip("/").replace("/", "_")
+    return os.path.join(tempfile.gettempdir(), "t5x_style_tensorboard", name)
+
+
 class MetricWriter:
-    """Writes scalars to TensorBoard, `metrics.jsonl` and the console (on process 0 only)."""
+    """Writes scalars to TensorBoard, `metrics.jsonl` and the console (on process 0 only).
+
+    `metrics.jsonl` goes through `etils.epath`, so the workdir may be `gs://...`; TensorBoard
+    events stay local (see `tensorboard_dir`). Object stores have no append (gcsfs silently
+    overwrites with mode "a", and an object appears only when closed), so for a remote workdir
+    the writer keeps the file's lines and rewrites the whole object at each write; a local
+    metrics.jsonl is appended to and flushed, as before.
+    """
 
     def __init__(self, workdir: str, num_steps: int):
         self.num_steps = num_steps
         self.active = jax.process_index() == 0
         if self.active:
             from tensorboardX import SummaryWriter  # imported here: other processes never need it
-            self._tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"))
-            self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
+            self._tensorboard = SummaryWriter(tensorboard_dir(workdir))
+            self._path = run_dir.path(workdir) / "metrics.jsonl"
+            if run_dir.is_remote(workdir):
+                self._jsonl = None
+                self._lines = self._path.read_text() if self._path.exists() else ""
+            else:
+                self._jsonl = self._path.open("a")
 
     def write(self, step: int, scalars: Mapping[str, float], console: bool = True) -> None:
         if not self.active:
@@ -154,12 +183,18 @@ class MetricWriter:
         scalars = {k: float(np.asarray(v)) for k, v in scalars.items()}
         for name, value in scalars.items():
             self._tensorboard.add_scalar(name, value, step)
-        self._jsonl.write(json.dumps({"step": step, **scalars}) + "\n")
-        self._jsonl.flush()
+        line = json.dumps({"step": step, **scalars}) + "\n"
+        if self._jsonl is None:
+            self._lines += line
+            self._path.write_text(self._lines)
+        else:
+            self._jsonl.write(line)
+            self._jsonl.flush()
         if console:
             print(console_line(step, self.num_steps, scalars), flush=True)
 
     def close(self) -> None:
         if self.active:
             self._tensorboard.close()
-            self._jsonl.close()
+            if self._jsonl is not None:
+                self._jsonl.close()

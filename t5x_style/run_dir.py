@@ -7,11 +7,24 @@ Paths go through `etils.epath`, so a workdir may be local or `gs://...` (TPU pod
 """
 
 import json
+import os
 
 import ml_collections
 from etils import epath
 
 CONFIG_FILE = "config.json"
+
+
+def is_remote(path) -> bool:
+    """Whether `path` names a non-local filesystem (`gs://...`, any `scheme://...`)."""
+    return "://" in str(path)
+
+
+def path(workdir) -> epath.Path:
+    """`workdir` as an `epath.Path`: local paths made absolute (orbax requires it), URIs kept."""
+    if is_remote(workdir):
+        return epath.Path(workdir)
+    return epath.Path(os.path.abspath(os.fspath(workdir)))
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:

@@ -18,7 +18,6 @@ they are silently no-ops and XLA guesses activation shardings from the jit bound
 """
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -33,7 +32,7 @@ from flax import struct
 
 from t5x_style import checkpoints as checkpoints_lib
 from t5x_style import config as config_lib
-from t5x_style import counting, flops, metrics, optimizers, partitioning
+from t5x_style import counting, flops, metrics, optimizers, partitioning, run_dir
 from t5x_style.models import Model, build_model
 
 Batch = dict[str, jax.Array]
@@ -216,10 +215,9 @@ def eval_batches(mesh: jax.sharding.Mesh, iterator: Iterator, count: int) -> lis
 def _write_run_info(workdir: str, config: ml_collections.ConfigDict, trainer: Trainer) -> None:
     if jax.process_index() != 0:
         return
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config.to_json(indent=2))
-    with open(os.path.join(workdir, "model_info.txt"), "w") as f:
-        f.write(trainer.model_info())
+    directory = run_dir.path(workdir)
+    (directory / run_dir.CONFIG_FILE).write_text(config.to_json(indent=2))
+    (directory / "model_info.txt").write_text(trainer.model_info())
 
 
 def _raise_if_not_finite(window: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
@@ -264,7 +262,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     partitioning.initialize_distributed(config.mesh)
     mesh = partitioning.make_mesh(config.mesh)
     check_batch_fits_mesh(config, mesh)
-    os.makedirs(workdir, exist_ok=True)
+    run_dir.path(workdir).mkdir(parents=True, exist_ok=True)
     trainer = Trainer(config, mesh)
     train_iterator, eval_iterator = data_iterators(config)
     checkpoints = checkpoints_lib.Checkpoints(workdir, config.checkpoint)

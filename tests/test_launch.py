@@ -67,8 +67,9 @@ def test_pod_lifecycle_dry_run():
 
     (experiment,) = commands(launch("tpu_run.sh", *POD, "--type=v4-32", "--workdir=gs://b/study",
                                     "--experiment=arch_objective", "--dry-run"))
-    assert "jax.distributed.initialize(); runpy.run_module" in experiment
-    assert "--name=arch_objective --scale=tpu --workdir=gs://b/study" in experiment
+    assert "runpy" not in experiment
+    assert "venv/bin/python -m t5x_style.experiments --name=arch_objective --scale=tpu " \
+        "--workdir=gs://b/study --distributed" in experiment
 
     assert commands(launch("tpu_logs.sh", *POD, "--dry-run")) == [
         "gcloud compute tpus tpu-vm ssh t5x-pod --zone=us-central2-b --worker=0 "

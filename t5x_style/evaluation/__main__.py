@@ -10,13 +10,13 @@ initialisation, with a warning (a chance-level baseline, useful for smoke tests)
 """
 
 import logging
-import os
 
 import jax
 import ml_collections
 
 from t5x_style import partitioning, run_dir
 from t5x_style.evaluation import evaluator as evaluator_lib
+from t5x_style.evaluation import report
 from t5x_style.models import build_model
 
 
@@ -47,7 +47,7 @@ def main(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str = 
     params, source = load_params(evaluator.scorer, model, config, workdir, checkpoint_dir)
     shots = [int(k) for k in num_fewshot.split(",") if k] or None
     results = evaluator(params, shots, workdir=workdir)
-    print(open(os.path.join(workdir, "results.md")).read(), end="")
+    print(report.markdown(results), end="")  # what results.md holds (not read back: no race)
     print(f"params from: {source}")
     return results
 

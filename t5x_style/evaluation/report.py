@@ -16,10 +16,13 @@ average is reported (None), and the failures are listed.
 """
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 
+import jax
 import numpy as np
+from etils import epath
+
+from t5x_style import metrics, run_dir
 
 
 def choice_metrics(log_likelihoods: Sequence[np.ndarray], choices: Sequence[Sequence[str]],
@@ -137,18 +140,24 @@ def scalars(results: dict) -> dict[str, float]:
 
 def write(results: dict, workdir: str, step: int | None = None) -> dict[str, str]:
     """results.json and results.md in workdir (overwritten by each run), and TensorBoard scalars
-    under workdir/tensorboard when a step is given (runs during training)."""
-    os.makedirs(workdir, exist_ok=True)
-    paths = {"json": os.path.join(workdir, "results.json"),
-             "markdown": os.path.join(workdir, "results.md")}
+    under workdir/tensorboard when a step is given (runs during training).
+
+    Only process 0 writes. The workdir goes through `etils.epath` (it may be `gs://...`);
+    TensorBoard events stay on a local disk (`metrics.tensorboard_dir`: a local temporary
+    directory when the workdir is remote)."""
+    directory = run_dir.path(workdir)
+    paths = {"json": str(epath.Path(workdir) / "results.json"),
+             "markdown": str(epath.Path(workdir) / "results.md")}
+    if jax.process_index() != 0:
+        return paths
+    directory.mkdir(parents=True, exist_ok=True)
     text_json = json.dumps(results, indent=1, sort_keys=False, default=float)
     text_md = markdown(results)
-    for path, text in ((paths["json"], text_json), (paths["markdown"], text_md)):
-        with open(path, "w") as f:
-            f.write(text)
+    for name, text in (("results.json", text_json), ("results.md", text_md)):
+        (directory / name).write_text(text)
     if step is not None:
         from tensorboardX import SummaryWriter  # only runs during training need it
-        writer = SummaryWriter(os.path.join(workdir, "tensorboard"))
+        writer = SummaryWriter(metrics.tensorboard_dir(workdir))
         for tag, value in scalars(results).items():
             writer.add_scalar(tag, value, step)
         writer.close()

@@ -8,9 +8,12 @@ else from the evaluation's own bootstrap standard error; with neither, it is not
 
 import json
 import math
-import os
 
+import jax
 import numpy as np
+from etils import epath
+
+from t5x_style import run_dir
 
 
 def mean_and_error(values, stderrs=None) -> tuple[float, float | None]:
@@ -52,11 +55,17 @@ def table(headers: list[str], rows: list[list]) -> str:
 
 
 class Report:
-    """Collects a study's sections and plots; `write` puts report.md and results.json in workdir."""
+    """Collects a study's sections and plots; `write` puts report.md and results.json in workdir.
+
+    Files go through `etils.epath` (the workdir may be `gs://...`); only process 0 writes them.
+    """
 
     def __init__(self, name: str, workdir: str, summary: str):
         self.name, self.workdir = name, workdir
-        os.makedirs(workdir, exist_ok=True)
+        self.directory = run_dir.path(workdir)
+        self.active = jax.process_index() == 0
+        if self.active:
+            self.directory.mkdir(parents=True, exist_ok=True)
         self.lines = [f"# {name}", "", summary, ""]
         self.results: dict = {"study": name}
 
@@ -82,14 +91,16 @@ class Report:
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
         figure.tight_layout()
-        figure.savefig(os.path.join(self.workdir, filename), dpi=100)
+        if self.active:
+            with (self.directory / filename).open("wb") as f:
+                figure.savefig(f, format=filename.rsplit(".", 1)[-1], dpi=100)
         plt.close(figure)
         return f"![{title}]({filename})"
 
     def write(self) -> str:
-        path = os.path.join(self.workdir, "report.md")
-        with open(path, "w") as f:
-            f.write("\n".join(self.lines).rstrip() + "\n")
-        with open(os.path.join(self.workdir, "results.json"), "w") as f:
-            json.dump(self.results, f, indent=1, default=float)
-        return path
+        path = epath.Path(self.workdir) / "report.md"
+        if self.active:
+            (self.directory / "report.md").write_text("\n".join(self.lines).rstrip() + "\n")
+            (self.directory / "results.json").write_text(
+                json.dumps(self.results, indent=1, default=float))
+        return str(path)

@@ -13,11 +13,12 @@ error, never silently reused. Zero/few-shot results are cached next to the check
 
 import dataclasses
 import json
-import os
 import time
 
 import jax
 import ml_collections
+from etils import epath
+from jax.experimental import multihost_utils
 
 from t5x_style import checkpoints, run_dir, train
 from t5x_style.evaluation import evaluator as evaluator_lib
@@ -39,8 +40,8 @@ class TrainedArm:
     def curve(self, key: str = "eval_loss") -> tuple[list[int], list[float]]:
         """(steps, values) of a metric from metrics.jsonl; a resumed run's repeats keep the last."""
         points = {}
-        with open(os.path.join(self.workdir, "metrics.jsonl")) as f:
-            for line in f:
+        for line in (run_dir.path(self.workdir) / "metrics.jsonl").read_text().splitlines():
+            if line.strip():
                 record = json.loads(line)
                 if key in record:
                     points[record["step"]] = record[key]
@@ -58,7 +59,7 @@ class Runner:
     def __init__(self, workdir: str, scale: scales.Scale, overrides: dict | None = None,
                  log=print, arms_dir: str = ""):
         self.workdir, self.scale = workdir, scale
-        self.arms_dir = arms_dir or os.path.join(workdir, "arms")
+        self.arms_dir = arms_dir or str(epath.Path(workdir) / "arms")
         self.overrides = dict(overrides or {})
         self.log = log
         self._tasks = None
@@ -70,23 +71,24 @@ class Runner:
         return config
 
     def arm_dir(self, arm: arms_lib.Arm, seed: int) -> str:
-        return os.path.join(self.arms_dir, arm.run_name(self.scale, seed))
+        return str(epath.Path(self.arms_dir) / arm.run_name(self.scale, seed))
 
     def train(self, arm: arms_lib.Arm, seed: int) -> TrainedArm:
         config, workdir = self.config(arm, seed), self.arm_dir(arm, seed)
         _check_same_config(workdir, config)
-        timing_path = os.path.join(workdir, TIMING)
-        if not os.path.exists(timing_path):
+        timing_path = run_dir.path(workdir) / TIMING
+        if not timing_path.exists():
             started = time.perf_counter()
             train.train_and_evaluate(config, workdir)
             step_dir = run_dir.latest_step_directory(workdir)
-            if step_dir is None or int(os.path.basename(step_dir)) < config.train.num_steps:
+            if step_dir is None or int(epath.Path(step_dir).name) < config.train.num_steps:
                 raise SystemExit(f"training of {workdir} stopped early; run the same command "
                                  "again to resume it")
-            with open(timing_path, "w") as f:
-                json.dump({"train_seconds": time.perf_counter() - started}, f)
-        with open(timing_path) as f:
-            seconds = json.load(f)["train_seconds"]
+            if jax.process_index() == 0:
+                timing_path.write_text(json.dumps(
+                    {"train_seconds": time.perf_counter() - started}))
+            _sync(f"timing_{timing_path}")
+        seconds = json.loads(timing_path.read_text())["train_seconds"]
         return TrainedArm(arm, seed, workdir, config, seconds)
 
     def train_arms(self, arms: list[arms_lib.Arm]) -> dict[str, list[TrainedArm]]:
@@ -94,7 +96,7 @@ class Runner:
         runs = [(arm, seed) for arm in arms for seed in self.scale.seeds]
         out: dict[str, list[TrainedArm]] = {}
         for i, (arm, seed) in enumerate(runs, 1):
-            reused = os.path.exists(os.path.join(self.arm_dir(arm, seed), TIMING))
+            reused = (run_dir.path(self.arm_dir(arm, seed)) / TIMING).exists()
             self.log(f"[{i}/{len(runs)}] {arm.run_name(self.scale, seed)}: "
                      + ("finished before, reused" if reused else
                         f"training {self.scale.num_steps} steps"))
@@ -118,23 +120,28 @@ class Runner:
 
     def evaluate(self, trained: TrainedArm) -> dict:
         """Zero/few-shot results of an arm (the evaluation module's dict, JSON keys), cached."""
-        path = os.path.join(trained.workdir, "results.json")
-        if not os.path.exists(path):
+        path = run_dir.path(trained.workdir) / "results.json"
+        if not path.exists():
             config = trained.config
             if self._tasks is None:
                 self._tasks = evaluator_lib.load_tasks(config.eval, data_dir=config.data.data_dir)
-            self.log(f"evaluating {os.path.basename(trained.workdir)} on {len(self._tasks)} "
+            self.log(f"evaluating {epath.Path(trained.workdir).name} on {len(self._tasks)} "
                      f"tasks x shots {list(config.eval.shots)}")
             evaluator_lib.evaluate(build_model(config), self.params(trained), config,
                                    tasks=self._tasks, workdir=trained.workdir)
-        with open(path) as f:
-            return json.load(f)
+            _sync(f"results_{path}")  # process 0 wrote results.json
+        return json.loads(path.read_text())
+
+
+def _sync(name: str) -> None:
+    """Waits for every process (multi-host runs), e.g. until process 0 has written a file."""
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(name)
 
 
 def _check_same_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-    path = os.path.join(workdir, "config.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            if json.load(f) != json.loads(config.to_json()):
-                raise ValueError(f"{workdir} holds a run of a different config (another scale, "
-                                 "corpus or code version); use a new --workdir or delete it")
+    path = run_dir.path(workdir) / run_dir.CONFIG_FILE
+    if path.exists():
+        if json.loads(path.read_text()) != json.loads(config.to_json()):
+            raise ValueError(f"{workdir} holds a run of a different config (another scale, "
+                             "corpus or code version); use a new --workdir or delete it")
