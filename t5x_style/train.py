@@ -33,6 +33,8 @@ from flax import struct
 from t5x_style import checkpoints as checkpoints_lib
 from t5x_style import config as config_lib
 from t5x_style import counting, flops, metrics, optimizers, partitioning, run_dir
+from t5x_style.evaluation import evaluator as evaluator_lib
+from t5x_style.evaluation import report as evaluation_report
 from t5x_style.models import Model, build_model
 
 Batch = dict[str, jax.Array]
@@ -255,6 +257,18 @@ def throughput_meter(config: ml_collections.ConfigDict, local_batch,
                                                             remeasure_peak)[0])
 
 
+def run_suite(suite: evaluator_lib.Evaluator, params, workdir: str, step: int,
+              writer: metrics.MetricWriter) -> None:
+    """Zero/few-shot scores of `params`: results.json/.md in the workdir (the latest), every task's
+    scalars in the metrics, and the normalised averages on the console."""
+    results = suite(params, workdir=workdir)
+    writer.write(step, evaluation_report.scalars(results), console=False)
+    averages = results["summary"]["normalized_acc"]
+    print(f"step {step}/{writer.num_steps} | zero/few-shot normalised acc: "
+          + ", ".join(f"{k}-shot {'n/a' if v is None else f'{v:.3f}'}" for k, v in averages.items()),
+          flush=True)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     """Trains `config` in `workdir`, resuming from its checkpoint if any; returns the last
     metrics."""
@@ -280,6 +294,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     held_out = []
     if config.train.eval_every:
         held_out = eval_batches(mesh, eval_iterator, config.train.eval_batches)
+    suite = None  # The zero/few-shot suite, every eval.every_steps steps.
+    if config.eval.every_steps:
+        suite = evaluator_lib.Evaluator(trainer.model, config, mesh)
     last = {}
     with checkpoints_lib.StopRequest() as stop:
         window, meter = [], None
@@ -306,6 +323,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             if held_out and (step % config.train.eval_every == 0 or is_last):
                 last.update(evaluate(trainer, held_out, state.params))
                 writer.write(step, {k: last[k] for k in ("eval_loss", "eval_accuracy")})
+                meter.reset()
+            if suite and (step % config.eval.every_steps == 0 or is_last):
+                run_suite(suite, state.params, workdir, step, writer)
                 meter.reset()
             if saving:
                 save_started = time.perf_counter()

@@ -84,8 +84,14 @@ def test_train_and_evaluate_loss_falls_and_writes_the_workdir(wiki_slice, tmp_pa
     config = tiny_run_config(wiki_slice, num_steps=12, eval_every=12, eval_batches=2,
                              learning_rate=0.03)
     config.mesh.update(data=4, fsdp=2)
+    # The zero/few-shot suite during training: one held-out task, a few items, at the end.
+    config.eval.update(every_steps=12, tasks=("heldout:description",), max_items=8, shots=(0,),
+                       heldout_corpus=wiki_slice[0], max_length=128)
     final = train.train_and_evaluate(config, str(tmp_path))
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["tasks"]["heldout:description"]["n"] == 8
     lines = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    assert any("eval/average/0shot/acc" in line for line in lines)
     losses = [line["loss"] for line in lines if "loss" in line]
     assert len(losses) == 12 and losses[-1] < losses[0] - 0.5
     assert np.isfinite(final["eval_loss"]) and final["mfu"] > 0
