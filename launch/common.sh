@@ -101,6 +101,23 @@ run() {
 }
 
 # need_gcloud: gcloud must exist, unless this is a dry run (which only prints).
+# Sets python_args to the command of --config=FILE[:ARG] (training) or --experiment=STUDY
+# (a study at --scale), exactly one of the two, with --workdir.
+select_run_command() {
+  if [[ -n "$FLAG_config" && -n "$FLAG_experiment" ]] || [[ -z "$FLAG_config$FLAG_experiment" ]]; then
+    die "give exactly one of --config=configs/FILE.py[:ARG] (training) or --experiment=STUDY"
+  fi
+  if [[ -n "$FLAG_config" ]]; then
+    local config_file="${FLAG_config%%:*}"
+    [[ -f "$REPO_DIR/$config_file" ]] || die "--config='$FLAG_config': no file $config_file in \
+this checkout; allowed: $(cd "$REPO_DIR" && echo configs/*.py configs/experiments/*.py)"
+    python_args=(-m t5x_style.train "--config=$FLAG_config" "--workdir=$FLAG_workdir")
+  else
+    python_args=(-m t5x_style.experiments "--name=$FLAG_experiment" "--scale=$FLAG_scale"
+      "--workdir=$FLAG_workdir")
+  fi
+}
+
 need_gcloud() {
   GCLOUD="${GCLOUD:-gcloud}"
   [[ "$DRY_RUN" == true ]] && return 0

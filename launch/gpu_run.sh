@@ -33,18 +33,7 @@ if [[ "$FLAG_setup" == true ]]; then
 fi
 
 require_flags workdir
-if [[ -n "$FLAG_config" && -n "$FLAG_experiment" ]] || [[ -z "$FLAG_config$FLAG_experiment" ]]; then
-  die "give exactly one of --config=configs/FILE.py[:ARG] (training) or --experiment=STUDY"
-fi
-if [[ -n "$FLAG_config" ]]; then
-  config_file="${FLAG_config%%:*}"
-  [[ -f "$REPO_DIR/$config_file" ]] || die "--config='$FLAG_config': no file $config_file in \
-this checkout; allowed: $(cd "$REPO_DIR" && echo configs/*.py configs/experiments/*.py)"
-  python_args=(-m t5x_style.train "--config=$FLAG_config" "--workdir=$FLAG_workdir")
-else
-  python_args=(-m t5x_style.experiments "--name=$FLAG_experiment" "--scale=$FLAG_scale"
-    "--workdir=$FLAG_workdir")
-fi
+select_run_command
 if [[ "$DRY_RUN" != true ]]; then
   command -v nvidia-smi >/dev/null 2>&1 || die "nvidia-smi not found: this script is for a \
 host with NVIDIA GPUs and drivers; on CPU run python -m t5x_style.train directly"

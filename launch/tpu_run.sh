@@ -39,21 +39,15 @@ require_flags type workdir
 check_tpu_type "$FLAG_type"
 hosts="$(tpu_hosts "$FLAG_type")"
 check_workdir "$FLAG_workdir" "$hosts"
-if [[ -n "$FLAG_config" && -n "$FLAG_experiment" ]] || [[ -z "$FLAG_config$FLAG_experiment" ]]; then
-  die "give exactly one of --config=configs/FILE.py[:ARG] (training) or --experiment=STUDY"
-fi
-if [[ -n "$FLAG_config" ]]; then
-  config_file="${FLAG_config%%:*}"
-  [[ -f "$REPO_DIR/$config_file" ]] || die "--config='$FLAG_config': no file $config_file in \
-this checkout; allowed: $(cd "$REPO_DIR" && echo configs/*.py configs/experiments/*.py)"
-  python_args=(-m t5x_style.train "--config=$FLAG_config" "--workdir=$FLAG_workdir")
-  if ((hosts > 1)); then python_args+=(--config.mesh.distributed=True); fi
-else
-  python_args=(-m t5x_style.experiments "--name=$FLAG_experiment" "--scale=$FLAG_scale"
-    "--workdir=$FLAG_workdir")
-  # --distributed joins the pod before the study (its arms' configs keep mesh.distributed=False,
-  # so train_and_evaluate does not initialize again).
-  if ((hosts > 1)); then python_args+=(--distributed); fi
+select_run_command
+if ((hosts > 1)); then
+  if [[ -n "$FLAG_config" ]]; then
+    python_args+=(--config.mesh.distributed=True)
+  else
+    # --distributed joins the pod before the study (its arms' configs keep
+    # mesh.distributed=False, so train_and_evaluate does not initialize again).
+    python_args+=(--distributed)
+  fi
 fi
 python_args+=("${EXTRA_ARGS[@]}")
 need_gcloud
