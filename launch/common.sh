@@ -174,6 +174,13 @@ check_name() {
 letters, digits and dashes, start with a letter and not end with a dash (GCE resource name)"
 }
 
+# The flags every TPU script needs, present and well-formed, before any gcloud call.
+check_tpu_target() {
+  require_flags name zone
+  check_name "${FLAG_name:-}"
+  check_zone "${FLAG_zone:-}"
+}
+
 # check_workdir WORKDIR HOSTS: every process of a multi-host run must see the same workdir,
 # so it has to be on GCS there.
 check_workdir() {

@@ -18,9 +18,8 @@ source "$(dirname "$0")/common.sh"
 FLAG_name="" FLAG_zone="" FLAG_type="" FLAG_runtime_version="" FLAG_project=""
 FLAG_queued=false FLAG_spot=false
 parse_flags "$@"
-require_flags name zone type
-check_name "$FLAG_name"
-check_zone "$FLAG_zone"
+require_flags type
+check_tpu_target
 check_tpu_type "$FLAG_type"
 need_gcloud
 gcloud_flags

@@ -10,9 +10,7 @@ source "$(dirname "$0")/common.sh"
 
 FLAG_name="" FLAG_zone="" FLAG_project="" FLAG_queued=false
 parse_flags "$@"
-require_flags name zone
-check_name "$FLAG_name"
-check_zone "$FLAG_zone"
+check_tpu_target
 need_gcloud
 gcloud_flags
 

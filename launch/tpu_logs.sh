@@ -10,9 +10,7 @@ source "$(dirname "$0")/common.sh"
 
 FLAG_name="" FLAG_zone="" FLAG_project="" FLAG_worker=0
 parse_flags "$@"
-require_flags name zone
-check_name "$FLAG_name"
-check_zone "$FLAG_zone"
+check_tpu_target
 worker="$FLAG_worker"
 [[ "$worker" =~ ^([0-9]+|all)$ ]] || die "--worker='$worker' must be a worker index (0, 1, ...) or 'all'"
 need_gcloud

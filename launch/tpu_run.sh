@@ -21,9 +21,7 @@ source "$(dirname "$0")/common.sh"
 FLAG_name="" FLAG_zone="" FLAG_type="" FLAG_project="" FLAG_workdir=""
 FLAG_config="" FLAG_experiment="" FLAG_scale=tpu FLAG_stop=false
 parse_flags "$@"
-require_flags name zone
-check_name "$FLAG_name"
-check_zone "$FLAG_zone"
+check_tpu_target
 pid_file="$REMOTE_DIR/run.pid"
 log_file="$REMOTE_DIR/run.log"
 
