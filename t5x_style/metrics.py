@@ -154,6 +154,25 @@ def tensorboard_dir(workdir: str) -> str:
     return os.path.join(tempfile.gettempdir(), "t5x_style_tensorboard", name)
 
 
+def _lines_up_to(path, step: int | None) -> str:
+    """The lines of metrics file `path` (if any) with steps <= `step` (all if None); a line cut
+    short by a kill is dropped."""
+    if not path.exists():
+        return ""
+    text = path.read_text()
+    if step is None:
+        return text
+    kept = []
+    for line in text.splitlines():
+        try:
+            logged = json.loads(line)["step"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if logged <= step:
+            kept.append(line + "\n")
+    return "".join(kept)
+
+
 class MetricWriter:
     """Writes scalars to TensorBoard, `metrics.jsonl` and the console (on process 0 only).
 
@@ -162,19 +181,30 @@ class MetricWriter:
     overwrites with mode "a", and an object appears only when closed), so for a remote workdir
     the writer keeps the file's lines and rewrites the whole object at each write; a local
     metrics.jsonl is appended to and flushed, as before.
+
+    A run that starts from step `start_step` (its checkpoint; 0 for a fresh start) logs the steps
+    after it again, so the lines of later steps (written by a run that was killed) are dropped
+    first, and TensorBoard hides its events of those steps (`purge_step`): every step is logged
+    once, with the latest run's values. With `start_step=None` existing lines are all kept.
     """
 
-    def __init__(self, workdir: str, num_steps: int):
+    def __init__(self, workdir: str, num_steps: int, start_step: int | None = None):
         self.num_steps = num_steps
         self.active = jax.process_index() == 0
         if self.active:
             from tensorboardX import SummaryWriter  # imported here: other processes never need it
-            self._tensorboard = SummaryWriter(tensorboard_dir(workdir))
+            self._tensorboard = SummaryWriter(
+                tensorboard_dir(workdir), purge_step=None if start_step is None else start_step + 1)
             self._path = run_dir.path(workdir) / "metrics.jsonl"
             if run_dir.is_remote(workdir):
                 self._jsonl = None
-                self._lines = self._path.read_text() if self._path.exists() else ""
+                self._lines = _lines_up_to(self._path, start_step)
             else:
+                if start_step is not None and self._path.exists():
+                    # To a temporary file, then renamed: a kill now leaves the old or the new file.
+                    partial = self._path.with_name(self._path.name + ".tmp")
+                    partial.write_text(_lines_up_to(self._path, start_step))
+                    partial.replace(self._path)
                 self._jsonl = self._path.open("a")
 
     def write(self, step: int, scalars: Mapping[str, float], console: bool = True) -> None:

@@ -289,8 +289,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     elif state is None:
         state = trainer.init_state()
     _write_run_info(workdir, config, trainer)
-    writer = metrics.MetricWriter(workdir, config.train.num_steps)
     first_step = int(jax.device_get(state.step))
+    writer = metrics.MetricWriter(workdir, config.train.num_steps, start_step=first_step)
     held_out = []
     if config.train.eval_every:
         held_out = eval_batches(mesh, eval_iterator, config.train.eval_batches)

@@ -19,7 +19,7 @@ from train_fixtures import start_training, tiny_run_config
 
 
 def _losses(workdir) -> dict[int, float]:
-    """Step -> loss from metrics.jsonl (a resumed run's lines override the killed run's)."""
+    """Step -> loss from metrics.jsonl (a line cut short by a kill is skipped)."""
     path = os.path.join(workdir, "metrics.jsonl")
     if not os.path.exists(path):
         return {}
@@ -67,9 +67,13 @@ def test_resume_after_sigkill_gives_the_uninterrupted_losses(wiki_slice, trained
     assert resumed_from < 6, "the killed run got too far to compare with the 6-step reference"
     train.train_and_evaluate(tiny_run_config(wiki_slice, num_steps=6), killed)
     assert not os.path.exists(os.path.join(killed, "checkpoints_unreadable"))
-    first_steps = [json.loads(line)["step"] for line in open(os.path.join(killed, "metrics.jsonl"))
-                   if "seconds_to_first_step" in line]
+    lines = [json.loads(line) for line in open(os.path.join(killed, "metrics.jsonl"))]
+    first_steps = [line["step"] for line in lines if "seconds_to_first_step" in line]
     assert first_steps[-1] == resumed_from + 1  # the second run started from the checkpoint
+    # Each step logged once: the killed run's lines after the checkpoint were dropped on resume.
+    steps = [line["step"] for line in lines]
+    assert steps == sorted(steps)
+    assert [line["step"] for line in lines if "loss" in line] == list(range(1, 7))
     after = range(resumed_from + 1, 7)
     np.testing.assert_allclose([_losses(killed)[s] for s in after],
                                [_losses(trained_workdir)[s] for s in after], rtol=1e-6)

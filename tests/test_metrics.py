@@ -45,3 +45,16 @@ def test_cpu_peak_is_cached_keeping_the_best_measurement(tmp_path, monkeypatch):
 
 def test_matmul_rate_is_positive():
     assert metrics.measure_matmul_flops("float32", size=128, repeats=2) > 0
+
+
+def test_resumed_writer_drops_the_lines_after_its_checkpoint(tmp_path):
+    # A killed run logged steps 1-5 (the last line cut short); its checkpoint is step 2.
+    (tmp_path / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "loss": 10.0 - s}) + "\n" for s in range(1, 5))
+        + '{"step": 5, "lo')
+    writer = metrics.MetricWriter(str(tmp_path), num_steps=4, start_step=2)
+    writer.write(3, {"loss": 0.5})
+    writer.close()
+    lines = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+    assert lines == [{"step": 1, "loss": 9.0}, {"step": 2, "loss": 8.0}, {"step": 3, "loss": 0.5}]
+    assert sorted(os.listdir(tmp_path)) == ["metrics.jsonl", "tensorboard"]
