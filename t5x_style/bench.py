@@ -6,8 +6,10 @@
 
 Builds the run's `Trainer`, takes one batch of the real input pipeline, compiles the step and then
 times `--steps` steps on that batch (data loading excluded), each to completion. Prints tokens/s,
-TFLOP/s/device and MFU (flops.py's rule; on CPU against the measured matmul rate), the median step
-time, the time to the first step (init + compile + one step) and the process's peak memory.
+TFLOP/s/device and MFU (flops.py's rule; on CPU against the measured matmul rate), the median,
+fastest and slowest step, the cores other processes kept busy meanwhile (`outside_load_cores`:
+on a shared machine, read the speed beside it), the time to the first step (init + compile + one
+step) and the process's peak memory.
 `--preset=d4` is the common workload of reference/peers.md (4 layers, d_model 256, 4 heads of 64,
 d_ff 1024, vocab 1024, 256 tokens x 16 rows, float32), on which T5X runs 3,520 tokens/s on the
 2-core CPU; our MLP is gated (3 matrices, as T5 v1.1), so at equal d_ff it does 28% more FLOPs.
@@ -45,18 +47,22 @@ def benchmark(config, steps: int, remeasure_peak: bool = False) -> dict[str, flo
     jax.block_until_ready(state)
     first_step = time.perf_counter() - started
     times = []
+    outside = metrics.OutsideLoad()
     for _ in range(steps):
         start = time.perf_counter()
         state, _ = trainer.train_step(state, batch)
         jax.block_until_ready(state)
         times.append(time.perf_counter() - start)
+    outside_load_cores = outside.cores()
     median = statistics.median(times)
     meter = train.throughput_meter(config, local_batch, remeasure_peak)
     per_device = meter.flops_per_step / median / jax.device_count()
     return {
         "parameters": sum(x.size for x in jax.tree.leaves(trainer.abstract_state.params)),
         "tokens_per_step": meter.tokens_per_step, "gflops_per_step": meter.flops_per_step / 1e9,
-        "median_step_seconds": median, "tokens_per_second": meter.tokens_per_step / median,
+        "median_step_seconds": median, "min_step_seconds": min(times),
+        "max_step_seconds": max(times), "tokens_per_second": meter.tokens_per_step / median,
+        "outside_load_cores": outside_load_cores,
         "tflops_per_second_per_device": per_device / 1e12, "mfu": per_device / meter.peak,
         "peak_tflops_per_device": meter.peak / 1e12,
         "peak_source": metrics.peak_flops_per_device(config.model.dtype)[1],

@@ -122,6 +122,51 @@ class Throughput:
         return result
 
 
+_PROC_STAT = "/proc/stat"
+
+
+def _machine_busy_seconds() -> float:
+    """CPU-seconds all processes of this machine spent busy since boot (nan without /proc/stat).
+
+    /proc/stat's first line: cpu user nice system idle iowait irq softirq steal guest guest_nice,
+    in clock ticks; guest time is already inside user, and idle and iowait are not busy.
+    """
+    try:
+        with open(_PROC_STAT) as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return float("nan")
+    user, nice, system, _, _, irq, softirq, steal = ticks[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+class OutsideLoad:
+    """How many cores OTHER processes kept busy since construction: their CPU-seconds (the
+    machine's busy time minus this process's, every thread included) per wall second.
+
+    On a shared machine a timing means little without it: 1.0 on a 2-core box means another job
+    took half the machine. nan where /proc/stat is absent (macOS, Windows).
+    """
+
+    def __init__(self):
+        self._start = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float]:
+        return time.perf_counter(), _machine_busy_seconds(), _own_cpu_seconds()
+
+    def cores(self) -> float:
+        wall, busy, own = (end - start for start, end in zip(self._start, self._sample()))
+        # Both counters tick at 10 ms, so an idle machine can come out a hair below 0 (clipped;
+        # max keeps its first argument when that is nan).
+        return max(busy - own, 0.0) / wall
+
+
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else \

@@ -1,6 +1,7 @@
 """Writers, the console line, throughput arithmetic and the CPU peak cache."""
 
 import json
+import math
 import os
 
 import pytest
@@ -45,6 +46,22 @@ def test_cpu_peak_is_cached_keeping_the_best_measurement(tmp_path, monkeypatch):
 
 def test_matmul_rate_is_positive():
     assert metrics.measure_matmul_flops("float32", size=128, repeats=2) > 0
+
+
+def test_outside_load_is_the_busy_time_of_other_processes(tmp_path, monkeypatch):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  1000 50 200 9000 30 7 3 10 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n")
+    monkeypatch.setattr(metrics, "_PROC_STAT", str(stat))
+    assert metrics._machine_busy_seconds() == pytest.approx(1270 / os.sysconf("SC_CLK_TCK"))
+    # (wall, machine busy, own) seconds: 4 s in which the machine was busy 7 s, 3 of them ours.
+    samples = iter([(10.0, 100.0, 5.0), (14.0, 107.0, 8.0)])
+    monkeypatch.setattr(metrics.OutsideLoad, "_sample", staticmethod(lambda: next(samples)))
+    assert metrics.OutsideLoad().cores() == pytest.approx(1.0)
+
+
+def test_outside_load_is_nan_without_proc_stat(tmp_path, monkeypatch):
+    monkeypatch.setattr(metrics, "_PROC_STAT", str(tmp_path / "absent"))
+    assert math.isnan(metrics.OutsideLoad().cores())
 
 
 def test_resumed_writer_drops_the_lines_after_its_checkpoint(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from data_fixtures import wiki_slice  # noqa: F401  (fixture)
 from t5x_style import config as config_lib
-from t5x_style import bench, partitioning, train
+from t5x_style import partitioning, train
 from train_fixtures import synthetic_batch, tiny_run_config
 
 
@@ -99,9 +99,3 @@ def test_train_and_evaluate_loss_falls_and_writes_the_workdir(wiki_slice, tmp_pa
     info = (tmp_path / "model_info.txt").read_text()
     assert "data=4 x fsdp=2 x tensor=1" in info and "logical=('layers', 'embed', 'mlp')" in info
     assert json.loads((tmp_path / "config.json").read_text())["train"]["num_steps"] == 12
-
-
-def test_bench_times_the_train_step(wiki_slice):
-    result = bench.benchmark(tiny_run_config(wiki_slice), steps=2)
-    assert result["tokens_per_step"] == 8 * 64 and result["parameters"] > 0
-    assert result["tokens_per_second"] > 0 and 0 < result["mfu"]
