@@ -13,6 +13,13 @@ step) and the process's peak memory.
 `--preset=d4` is the common workload of reference/peers.md (4 layers, d_model 256, 4 heads of 64,
 d_ff 1024, vocab 1024, 256 tokens x 16 rows, float32), on which T5X runs 3,520 tokens/s on the
 2-core CPU; our MLP is gated (3 matrices, as T5 v1.1), so at equal d_ff it does 28% more FLOPs.
+
+    python -m t5x_style.bench --config=configs/encoder_decoder.py:xxl --compile_only
+
+`--compile_only` times tracing + lowering and XLA compilation of the same step separately, from
+abstract state and batch (shapes and shardings only): no parameter is allocated and no data is
+read, so any size of the ladder compiles on a small CPU machine (xxl: under 15 s, flat in size
+thanks to the scan over layers).
 """
 
 import resource
@@ -20,11 +27,13 @@ import statistics
 import time
 
 import jax
+import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
 from t5x_style import config as config_lib
 from t5x_style import metrics, partitioning, train
+from t5x_style.data import packing, pipeline, tokenizer
 
 PRESETS = {
     "d4": dict(model=dict(num_layers=4, d_model=256, num_heads=4, head_dim=64, d_ff=1024,
@@ -71,6 +80,41 @@ def benchmark(config, steps: int, remeasure_peak: bool = False) -> dict[str, flo
     }
 
 
+def abstract_batch(config, mesh) -> dict[str, jax.ShapeDtypeStruct]:
+    """The global batch's features as shapes with the batch sharding. The names come from one
+    short text through the run's own objective, feature conversion and packing, so the compiled
+    step is the one training runs, without opening the corpus."""
+    d = config.data
+    vocab = tokenizer.get_vocabulary(d.vocabulary, d.extra_ids)
+    text = "Compile-time check: any text long enough for every objective to split it."
+    example = pipeline.DocumentToExamples(config, vocab)({d.text_feature: text},
+                                                         np.random.default_rng(0))[0]
+    row = packing.pack_row([example], pipeline.model_feature_lengths(config))
+    sharding = partitioning.batch_sharding(mesh)
+    return {name: jax.ShapeDtypeStruct((d.batch_size, *x.shape), x.dtype, sharding=sharding)
+            for name, x in row.items()}
+
+
+def compile_step(config) -> dict[str, float]:
+    """Seconds to trace and lower, then to compile, the train step of `config` (nothing runs)."""
+    mesh = partitioning.make_mesh(config.mesh)
+    train.check_batch_fits_mesh(config, mesh)
+    trainer = train.Trainer(config, mesh)
+    batch = abstract_batch(config, mesh)
+    outside = metrics.OutsideLoad()
+    start = time.perf_counter()
+    lowered = trainer.lower_train_step(batch)
+    lowered_at = time.perf_counter()
+    lowered.compile()
+    return {
+        "parameters": sum(x.size for x in jax.tree.leaves(trainer.abstract_state.params)),
+        "lower_seconds": lowered_at - start,
+        "compile_seconds": time.perf_counter() - lowered_at,
+        "outside_load_cores": outside.cores(),
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    }
+
+
 def main(argv) -> None:
     del argv
     config = _CONFIG.value
@@ -85,7 +129,10 @@ def main(argv) -> None:
                 node = node[section]
             node[field] = value
     config_lib.validate(config)
-    result = benchmark(config, _STEPS.value, _REMEASURE.value)
+    if _COMPILE_ONLY.value:
+        result = compile_step(config)
+    else:
+        result = benchmark(config, _STEPS.value, _REMEASURE.value)
     m = config.model
     print(f"{m.architecture} L{m.num_layers} d{m.d_model} {m.num_heads}x{m.head_dim} ff{m.d_ff} "
           f"V{m.vocab_size} {m.dtype} | {jax.device_count()} {jax.devices()[0].platform} devices")
@@ -99,6 +146,8 @@ if __name__ == "__main__":
     _PRESET = flags.DEFINE_enum("preset", None, list(PRESETS), "A shape from PRESETS; --config.* "
                                 "overrides still win.")
     _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps after the first (compiling) one.")
+    _COMPILE_ONLY = flags.DEFINE_bool("compile_only", False, "Only lower and compile the step "
+                                      "from abstract state (no parameters allocated) and time it.")
     _REMEASURE = flags.DEFINE_bool("remeasure_peak", False, "CPU: measure the matmul peak again "
                                    "(the cache keeps the best rate seen).")
     app.run(main)

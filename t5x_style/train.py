@@ -147,11 +147,12 @@ class Trainer:
             TrainState(step=jax.ShapeDtypeStruct((), jnp.int32), params=abstract_params,
                        opt_state=abstract_opt_state), self.state_shardings)
         batch_sharding = partitioning.batch_sharding(mesh)
-        self.train_step = _on_mesh(mesh, jax.jit(
+        self._jitted_train_step = jax.jit(
             make_train_step(self.model, self.optimizer, config.train, config.seed),
             in_shardings=(self.state_shardings, batch_sharding),
             out_shardings=(self.state_shardings, partitioning.replicated(mesh)),
-            donate_argnums=0))
+            donate_argnums=0)
+        self.train_step = _on_mesh(mesh, self._jitted_train_step)
         self.eval_step = _on_mesh(mesh, jax.jit(
             make_eval_step(self.model), in_shardings=(self.param_shardings, batch_sharding),
             out_shardings=partitioning.replicated(mesh)))
@@ -167,6 +168,12 @@ class Trainer:
                                   opt_state=self.optimizer.init(params))
         init = _on_mesh(self.mesh, jax.jit(init, out_shardings=self.state_shardings))
         return init(jax.random.key(self.config.seed), params)
+
+    def lower_train_step(self, batch) -> jax.stages.Lowered:
+        """The train step traced for `batch` (arrays or ShapeDtypeStructs) and the abstract
+        state: `.compile()` it to build the step of any size without one parameter in memory."""
+        with jax.set_mesh(self.mesh):
+            return self._jitted_train_step.lower(self.abstract_state, batch)
 
     def model_info(self) -> str:
         """model_info.txt: mesh, parameter count, and each parameter's shape, axes and sharding."""
