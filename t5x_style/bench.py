@@ -10,9 +10,11 @@ TFLOP/s/device and MFU (flops.py's rule; on CPU against the measured matmul rate
 fastest and slowest step, the cores other processes kept busy meanwhile (`outside_load_cores`:
 on a shared machine, read the speed beside it), the time to the first step (init + compile + one
 step) and the process's peak memory.
-`--preset=d4` is the common workload of reference/peers.md (4 layers, d_model 256, 4 heads of 64,
-d_ff 1024, vocab 1024, 256 tokens x 16 rows, float32), on which T5X runs 3,520 tokens/s on the
-2-core CPU; our MLP is gated (3 matrices, as T5 v1.1), so at equal d_ff it does 28% more FLOPs.
+`--preset=d4` is the common workload of reference/peers.md, exactly: 4 layers, d_model 256, 4 heads
+of 64, a plain GELU MLP of 1024 (2 matrices, not T5 v1.1's gated 3), tied embeddings, vocab 1024,
+256 tokens x 16 rows, float32; 90 GFLOP per step. Both presets unroll the scan over their few
+layers (`model.scan_unroll`), which on CPU saves the scan's stacked buffers (profiled: 20% of the
+D4 step); `--config.model.scan_unroll=1` measures the scanned step.
 
     python -m t5x_style.bench --config=configs/encoder_decoder.py:xxl --compile_only
 
@@ -37,10 +39,13 @@ from t5x_style.data import packing, pipeline, tokenizer
 
 PRESETS = {
     "d4": dict(model=dict(num_layers=4, d_model=256, num_heads=4, head_dim=64, d_ff=1024,
-                          vocab_size=1024), data=dict(sequence_length=256, batch_size=16)),
-    # ~20M parameters (causal decoder): the size where matmuls start to dominate on CPU.
+                          mlp_activations=("gelu",), tie_embeddings=True, vocab_size=1024,
+                          scan_unroll=4),
+               data=dict(sequence_length=256, batch_size=16)),
+    # ~20M parameters (causal decoder; gated MLP): the size where matmuls start to dominate on CPU.
     "m20": dict(model=dict(num_layers=6, d_model=512, num_heads=8, head_dim=64, d_ff=1536,
-                           vocab_size=1024), data=dict(sequence_length=256, batch_size=16)),
+                           vocab_size=1024, scan_unroll=6),
+                data=dict(sequence_length=256, batch_size=16)),
 }
 
 def benchmark(config, steps: int, remeasure_peak: bool = False) -> dict[str, float]:

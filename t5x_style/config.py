@@ -12,6 +12,7 @@ POSITION_ENCODINGS = ("relative", "rope", "absolute", "none")
 BIDIRECTIONAL_PATTERNS = ("full", "forward_backward")
 REMAT_POLICIES = ("none", "full", "minimal")
 DTYPES = ("float32", "bfloat16")
+MLP_ACTIVATIONS = ("gelu", "relu", "silu", "linear")
 
 # The sizes ladder. T5 v1.1 shapes (small..xxl); xxl is also Wang et al. (2022): decoder-only with
 # `num_layers` layers, encoder-decoder with `num_layers` + `num_layers`.
@@ -43,8 +44,11 @@ def model_config(architecture: str = "causal_decoder", size: str = "tiny") -> ml
     m.num_heads = SIZES[size]["num_heads"]
     # Width of one head; num_heads * head_dim need not equal d_model (T5 v1.1 small: 6 x 64 = 384).
     m.head_dim = SIZES[size]["head_dim"]
-    # Hidden width of the gated-GELU MLP.
+    # Hidden width of the MLP.
     m.d_ff = SIZES[size]["d_ff"]
+    # One input projection per activation, multiplied together (T5X's MlpBlock): ("gelu", "linear")
+    # is T5 v1.1's gated GELU, ("gelu",) GPT's plain MLP, ("relu",) T5 v1.0's.
+    m.mlp_activations = ("gelu", "linear")
     # Decoder layers; the encoder-decoder has this many in the encoder and again in the decoder.
     m.num_layers = SIZES[size]["num_layers"]
     # Position information: relative (T5 bias buckets), rope, absolute (learned) or none (NoPE).
@@ -70,6 +74,9 @@ def model_config(architecture: str = "causal_decoder", size: str = "tiny") -> ml
     m.param_dtype = "float32"
     # Rematerialisation of each scanned layer: none, full (save nothing) or minimal (save matmuls).
     m.remat_policy = "none"
+    # Layers per iteration of the scan over layers: 1 keeps compile time flat in depth; more
+    # (up to num_layers: fully unrolled) lets XLA fuse across layers and skip the scan's buffers.
+    m.scan_unroll = 1
     # Weight of the z-loss, log(Z)^2, that keeps the softmax normaliser near 1 (T5X: 1e-4).
     m.z_loss = 1e-4
     # Label smoothing of the cross-entropy targets (T5X default 0).
@@ -322,9 +329,14 @@ def validate_model(m: ml_collections.ConfigDict) -> None:
     _check_choice("model.remat_policy", m.remat_policy, REMAT_POLICIES)
     _check_choice("model.dtype", m.dtype, DTYPES)
     _check_choice("model.param_dtype", m.param_dtype, DTYPES)
-    for field in ("vocab_size", "d_model", "num_heads", "head_dim", "d_ff", "num_layers",
+    for field in ("vocab_size", "d_model", "num_heads", "head_dim", "d_ff", "num_layers", "scan_unroll",
                   "relative_num_buckets", "relative_max_distance", "max_length"):
         _check_positive(f"model.{field}", m[field])
+    if not m.mlp_activations:
+        raise ValueError(f"model.mlp_activations={m.mlp_activations!r} is empty; allowed: a "
+                         f"non-empty tuple of {list(MLP_ACTIVATIONS)}")
+    for activation in m.mlp_activations:
+        _check_choice("model.mlp_activations", activation, MLP_ACTIVATIONS)
     if m.position_encoding == "rope" and m.head_dim % 2:
         raise ValueError(f"model.head_dim={m.head_dim} must be even for position_encoding='rope'")
     if m.bidirectional_pattern == "forward_backward" and m.num_heads % 2:

@@ -8,9 +8,9 @@ import ml_collections
 
 
 def layer_params(m: ml_collections.ConfigDict, cross_attention: bool = False) -> int:
-    """One pre-norm block: q, k, v, out projections; gated MLP (wi_0, wi_1, wo); RMSNorm scales."""
+    """One pre-norm block: q, k, v, out projections; MLP (one wi per activation, wo); RMSNorm scales."""
     attention = 4 * m.d_model * m.num_heads * m.head_dim
-    mlp = 3 * m.d_model * m.d_ff
+    mlp = (len(m.mlp_activations) + 1) * m.d_model * m.d_ff
     norms = m.d_model * (3 if cross_attention else 2)
     return attention * (2 if cross_attention else 1) + mlp + norms
 

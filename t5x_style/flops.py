@@ -13,7 +13,8 @@ Rule, per token position that passes through a stack of weights:
 Rows are counted whole: packing several examples into a row does not lower the count (a dense
 kernel does the same work), matching how T5X/MaxText report.
 
-Per layer: attention q,k,v,out = 4·d_model·H·D; gated-GELU MLP wi_0, wi_1, wo = 3·d_model·d_ff.
+Per layer: attention q,k,v,out = 4·d_model·H·D; MLP (one wi per activation, and wo)
+= (activations + 1)·d_model·d_ff (gated GELU: 3).
 In the encoder-decoder's cross attention q and out run over decoder positions, k and v over
 encoder positions.
 """
@@ -34,7 +35,7 @@ def _projection_params(m: ml_collections.ConfigDict) -> int:
 
 
 def _mlp_params(m: ml_collections.ConfigDict) -> int:
-    return 3 * m.d_model * m.d_ff
+    return (len(m.mlp_activations) + 1) * m.d_model * m.d_ff
 
 
 def train_flops_per_step(m: ml_collections.ConfigDict, batch_size: int, decoder_length: int,

@@ -1,9 +1,9 @@
 """The layers all three architectures share (Flax Linen), T5 v1.1 style.
 
-Pre-RMSNorm residual blocks, gated-GELU MLP, multi-head attention without biases that takes any
-boolean mask `[batch, heads | 1, q, k]` (so per-head patterns are data, not code) and an optional
-KV cache, and the four position encodings of the study. Every parameter is created with logical
-axis names; `partitioning.py` maps them onto a mesh.
+Pre-RMSNorm residual blocks, gated-GELU (or plain) MLP, multi-head attention without biases that
+takes any boolean mask `[batch, heads | 1, q, k]` (so per-head patterns are data, not code) and an
+optional KV cache, and the four position encodings of the study. Every parameter is created with
+logical axis names; `partitioning.py` maps them onto a mesh.
 """
 
 import functools
@@ -66,18 +66,26 @@ class RMSNorm(nn.Module):
         return (normed * scale.astype(jnp.float32)).astype(self.dtype)
 
 
-class GatedMlp(nn.Module):
-    """gelu(x W0) * (x W1) W_out: T5 v1.1's ('gelu', 'linear') MLP, no biases."""
+ACTIVATIONS = {"gelu": nn.gelu, "relu": nn.relu, "silu": nn.silu, "linear": lambda x: x}
+
+
+class Mlp(nn.Module):
+    """T5X's MlpBlock without biases: one input projection per activation, their product, then the
+    output projection. ('gelu', 'linear') is T5 v1.1's gated GELU (wi_0, wi_1, wo); ('gelu',) the
+    plain GPT MLP (wi, wo); ('relu',) T5 v1.0's."""
     d_ff: int
+    activations: tuple[str, ...] = ("gelu", "linear")
     dtype: jnp.dtype = jnp.float32
     param_dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
         dense = functools.partial(Projection, dtype=self.dtype, param_dtype=self.param_dtype)
-        gate = dense((self.d_ff,), ("embed", "mlp"), name="wi_0")(x)
-        linear = dense((self.d_ff,), ("embed", "mlp"), name="wi_1")(x)
-        hidden = nn.gelu(gate) * linear  # (B, T, F)
+        hidden = None
+        for i, activation in enumerate(self.activations):
+            name = "wi" if len(self.activations) == 1 else f"wi_{i}"
+            h = ACTIVATIONS[activation](dense((self.d_ff,), ("embed", "mlp"), name=name)(x))
+            hidden = h if hidden is None else hidden * h  # (B, T, F)
         hidden = nn.with_logical_constraint(hidden, ("batch", "length", "mlp"))
         return dense((x.shape[-1],), ("mlp", "embed"), name="wo")(hidden)
 
@@ -134,8 +142,11 @@ class RelativePositionBias(nn.Module):
                            nn.with_logical_partitioning(nn.initializers.normal(1.0),
                                                         ("heads", "relpos_buckets")),
                            (self.num_heads, self.num_buckets), self.param_dtype)
-        buckets = relative_position_bucket(relative, self.bidirectional, self.num_buckets,
-                                           self.max_distance)
+        # Training's buckets depend only on the static lengths: computed once while tracing, they
+        # reach XLA as a constant instead of an L x L log/select pass in every step.
+        with jax.ensure_compile_time_eval():
+            buckets = relative_position_bucket(relative, self.bidirectional, self.num_buckets,
+                                               self.max_distance)
         bias = jnp.take(table.astype(self.dtype), buckets, axis=1)  # (H, [B,] Tq, Tk)
         return bias[None] if q_positions is None else jnp.moveaxis(bias, 1, 0)
 
@@ -239,7 +250,8 @@ class TransformerLayer(nn.Module):
                 h, encoded, cross_mask, decode=self.decode)
             x = x + dropout(h)
         h = norm(name="pre_mlp_norm")(x)
-        h = GatedMlp(cfg.d_ff, dtype=dtype, param_dtype=param_dtype, name="mlp")(h)
+        h = Mlp(cfg.d_ff, tuple(cfg.mlp_activations), dtype=dtype, param_dtype=param_dtype,
+                name="mlp")(h)
         x = x + dropout(h)
         return nn.with_logical_constraint(x, ("batch", "length", "embed")), None
 
@@ -270,6 +282,7 @@ class TransformerStack(nn.Module):
             split_rngs={"params": True, "dropout": True},
             in_axes=(nn.broadcast,) * 5,
             length=cfg.num_layers,
+            unroll=min(cfg.scan_unroll, cfg.num_layers),
             metadata_params={nn.PARTITION_NAME: "layers"},
         )
         x, _ = scanned(cfg, self.cross_attention, deterministic, decode, name="layers")(

@@ -66,6 +66,12 @@ def test_every_option_matches_the_analytic_count(architecture, position_encoding
     assert real_param_count(config) == counting.count_params(config.model)
 
 
+@pytest.mark.parametrize("activations", [("gelu",), ("relu",), ("silu", "linear"), ("gelu", "gelu", "linear")])
+def test_mlp_activations_match_the_analytic_count(activations):
+    config = config_for("causal_decoder", "tiny", mlp_activations=activations)
+    assert real_param_count(config) == counting.count_params(config.model)
+
+
 def test_config_files_build_and_take_the_size_argument():
     for architecture in config_lib.ARCHITECTURES:
         module = config_flags.config_flags._LoadConfigModule(  # The loader --config=path:arg uses.
@@ -103,6 +109,10 @@ def test_command_line_overrides_and_misspelt_keys(monkeypatch):
     ("head_dim", 33, "model.head_dim=33 must be even for position_encoding='rope'"),
     ("dtype", "float16", "model.dtype='float16' is not allowed; allowed: ['float32', 'bfloat16']"),
     ("remat_policy", "some", "model.remat_policy='some' is not allowed"),
+    ("mlp_activations", ("gelu", "swish"), "model.mlp_activations='swish' is not allowed; allowed: "
+                                           "['gelu', 'relu', 'silu', 'linear']"),
+    ("mlp_activations", (), "model.mlp_activations=() is empty"),
+    ("scan_unroll", 0, "model.scan_unroll=0 must be a positive integer"),
 ])
 def test_invalid_model_fields_name_the_field_value_and_choices(field, value, message):
     config = config_lib.default_config()

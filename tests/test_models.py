@@ -6,6 +6,7 @@ decoding == full forward, and causal/non-causal decoders sharing parameters.
 
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 
 from model_fixtures import tiny_model
 from t5x_style import config as config_lib
-from t5x_style import models
+from t5x_style import layers, models
 
 LENGTH = 12
 POSITION_ENCODINGS = config_lib.POSITION_ENCODINGS
@@ -228,3 +229,36 @@ def test_label_smoothing_matches_dense_soft_targets():
     expected = -jnp.sum(soft * jax.nn.log_softmax(logits), -1) - entropy
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
     assert config.model.label_smoothing == 0.0  # T5X's default stays off.
+
+
+def gelu_tanh(x):
+    """GELU's tanh form (Hendrycks & Gimpel), as T5X and GPT-2 use it."""
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+
+
+@pytest.mark.parametrize("activations", [("gelu",), ("gelu", "linear"), ("relu",)])
+def test_mlp_is_the_product_of_its_activated_projections(activations):
+    x = np.asarray(random_tokens(0, (2, 5, 8)), np.float32) / 300.0
+    mlp = layers.Mlp(16, activations)
+    params = nn.unbox(mlp.init(jax.random.key(0), x)["params"])
+    kernels = {name: np.asarray(p["kernel"], np.float64) for name, p in params.items()}
+    reference = {"gelu": gelu_tanh, "relu": lambda h: np.maximum(h, 0), "linear": lambda h: h}
+    names = ["wi"] if len(activations) == 1 else [f"wi_{i}" for i in range(len(activations))]
+    hidden = np.prod([reference[a](x @ kernels[n]) for a, n in zip(activations, names)], axis=0)
+    np.testing.assert_allclose(mlp.apply({"params": params}, x), hidden @ kernels["wo"],
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("architecture", config_lib.ARCHITECTURES)
+def test_unrolled_layer_scan_is_the_same_function_of_the_same_parameters(architecture):
+    model, params, logits_fn = make(architecture)
+    config = model.config.copy_and_resolve_references()
+    config.model.scan_unroll = config.model.num_layers
+    unrolled = models.build_model(config)
+    assert jax.tree.structure(jax.eval_shape(unrolled.init_params, jax.random.key(0))) \
+        == jax.tree.structure(params)
+    targets = random_tokens(1, (2, LENGTH))
+    batch = (encoder_decoder_batch(random_tokens(2, (2, LENGTH)), targets)
+             if architecture == "encoder_decoder" else decoder_batch(targets, prefix_length=4))
+    np.testing.assert_allclose(jax.jit(unrolled.logits)(params, batch), logits_fn(params, batch),
+                               rtol=1e-5, atol=1e-5)
