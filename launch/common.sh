@@ -100,7 +100,6 @@ run() {
   fi
 }
 
-# need_gcloud: gcloud must exist, unless this is a dry run (which only prints).
 # Sets python_args to the command of --config=FILE[:ARG] (training) or --experiment=STUDY
 # (a study at --scale), exactly one of the two, with --workdir.
 select_run_command() {
@@ -118,6 +117,7 @@ this checkout; allowed: $(cd "$REPO_DIR" && echo configs/*.py configs/experiment
   fi
 }
 
+# need_gcloud: gcloud must exist, unless this is a dry run (which only prints).
 need_gcloud() {
   GCLOUD="${GCLOUD:-gcloud}"
   [[ "$DRY_RUN" == true ]] && return 0

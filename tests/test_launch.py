@@ -141,6 +141,10 @@ BAD_INPUT = [
     ("tpu_run.sh", [*POD, "--type=v4-32", "--workdir=/tmp/run",
                     "--config=configs/causal_decoder.py"],
      "--workdir='/tmp/run' is not a GCS path, but this slice has 4 hosts"),
+    ("tpu_run.sh", [*POD, "--type=v5litepod-16", "--workdir=runs/x", "--experiment=nope"],
+     "--workdir='runs/x' is not a GCS path, but this slice has 4 hosts"),
+    ("tpu_run.sh", [*POD, "--type=v5e-8", "--workdir=gs://b/r",
+                    "--config=configs/causal_decoder.py"], "unknown TPU type 'v5e-8'; allowed:"),
     ("tpu_run.sh", [*POD, "--type=v4-8", "--workdir=/tmp/run", "--config=configs/nope.py"],
      "no file configs/nope.py in this checkout"),
     ("tpu_run.sh", [*POD, "--type=v4-8", "--workdir=/tmp/run"], "give exactly one of --config"),
@@ -158,10 +162,28 @@ def test_bad_input_stops_before_gcloud(fake_gcloud, script, args, message):
     assert not calls.exists(), "gcloud was called despite bad input"
 
 
-def test_missing_gcloud_is_named():
-    result = launch("tpu_create.sh", *POD, "--type=v4-8", gcloud="/nonexistent/gcloud")
+# Well-formed arguments for each TPU script.
+TPU_ARGS = {
+    "tpu_create.sh": [*POD, "--type=v4-8"],
+    "tpu_setup.sh": POD,
+    "tpu_run.sh": [*POD, "--type=v4-32", "--workdir=gs://b/run",
+                   "--config=configs/causal_decoder.py"],
+    "tpu_logs.sh": POD,
+    "tpu_delete.sh": POD,
+}
+
+
+@pytest.mark.parametrize("script", TPU_ARGS)
+def test_every_tpu_script_checks_the_zone_and_gcloud_first(fake_gcloud, script):
+    gcloud, calls = fake_gcloud
+    region = [a.replace("--zone=us-central2-b", "--zone=us-central2") for a in TPU_ARGS[script]]
+    result = launch(script, *region, gcloud=gcloud)
+    assert result.returncode == 2 and "zone 'us-central2' is a region" in result.stderr
+    assert not calls.exists() and result.stdout == ""
+    result = launch(script, *TPU_ARGS[script], gcloud="/nonexistent/gcloud")
     assert result.returncode == 2
     assert "'/nonexistent/gcloud' not found on PATH. Install the Google Cloud CLI" in result.stderr
+    assert result.stdout == ""  # nothing was run (tpu_setup.sh: not even git archive)
 
 
 def test_help_is_the_header_comment():
