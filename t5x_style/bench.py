@@ -13,8 +13,9 @@ step) and the process's peak memory.
 `--preset=d4` is the common workload of reference/peers.md, exactly: 4 layers, d_model 256, 4 heads
 of 64, a plain GELU MLP of 1024 (2 matrices, not T5 v1.1's gated 3), tied embeddings, vocab 1024,
 256 tokens x 16 rows, float32; 90 GFLOP per step. Both presets unroll the scan over their few
-layers (`model.scan_unroll`), which on CPU saves the scan's stacked buffers (profiled: 20% of the
-D4 step); `--config.model.scan_unroll=1` measures the scanned step.
+layers (`model.scan_unroll`): on CPU that removes the fills, writes and copies of the scan's
+stacked buffers (23% of the scanned D4 step's op time, profiled) and made the step 1.26x faster;
+`--config.model.scan_unroll=1` measures the scanned step.
 
     python -m t5x_style.bench --config=configs/encoder_decoder.py:xxl --compile_only
 
