@@ -27,7 +27,7 @@ def _relative_bias(cfg, bidirectional: bool, name: str):
     return layers.RelativePositionBias(
         num_heads=cfg.num_heads, num_buckets=cfg.relative_num_buckets,
         max_distance=cfg.relative_max_distance, bidirectional=bidirectional,
-        dtype=layers.dtype_of(cfg.dtype), param_dtype=layers.dtype_of(cfg.param_dtype), name=name)
+        param_dtype=layers.dtype_of(cfg.param_dtype), name=name)
 
 
 class DecoderOnly(nn.Module):
