@@ -7,6 +7,7 @@ logical axis names; `partitioning.py` maps them onto a mesh.
 """
 
 import functools
+import operator
 
 import flax.linen as nn
 import jax
@@ -81,12 +82,12 @@ class Mlp(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         dense = functools.partial(Projection, dtype=self.dtype, param_dtype=self.param_dtype)
-        hidden = None
-        for i, activation in enumerate(self.activations):
-            name = "wi" if len(self.activations) == 1 else f"wi_{i}"
-            h = ACTIVATIONS[activation](dense((self.d_ff,), ("embed", "mlp"), name=name)(x))
-            hidden = h if hidden is None else hidden * h  # (B, T, F)
-        hidden = nn.with_logical_constraint(hidden, ("batch", "length", "mlp"))
+        count = len(self.activations)
+        names = ["wi"] if count == 1 else [f"wi_{i}" for i in range(count)]
+        activated = [ACTIVATIONS[activation](dense((self.d_ff,), ("embed", "mlp"), name=name)(x))
+                     for activation, name in zip(self.activations, names)]  # each (B, T, F)
+        hidden = nn.with_logical_constraint(functools.reduce(operator.mul, activated),
+                                            ("batch", "length", "mlp"))
         return dense((x.shape[-1],), ("mlp", "embed"), name="wo")(hidden)
 
 
