@@ -4,8 +4,9 @@ The commands are those of the README's ```bash blocks (continuation lines joined
 comments dropped, `a && b` split into two commands), run from the repository root in README
 order, one subprocess each. The changes, all of them:
 
-- `pip install ...` and `python -m pytest ...` are not run here: `.ci/run` runs the README's
-  install-and-test lines verbatim, in a fresh virtualenv.
+- `pip install ...`, `python -m pytest ...` and the first command (the quick study) are not run
+  here: `.ci/run` runs them verbatim, in a fresh virtualenv (tests/test_experiments.py runs the
+  same study at micro scale).
 - `python` is this interpreter. The environment has one CPU device, fast compiles and a fresh
   `T5X_STYLE_CACHE` (the README's own setting) that the commands share, as on a new machine.
 - A local `--workdir=PATH` of a python command becomes tmp/PATH (the same PATH, the same
@@ -30,12 +31,12 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 COMMAND = re.compile(r"python -m (t5x_style[\w.]*)((?:[^`\n|]|\\\n)*)")
 
-# Run elsewhere (see the docstring): commands that start with these words.
-RUN_BY_CI = (["pip", "install"], ["python", "-m", "pytest"])
+# Run by .ci/run, verbatim (see the docstring): commands that start with these words.
+RUN_BY_CI = (["pip", "install"], ["python", "-m", "pytest"],
+             ["python", "-m", "t5x_style.experiments", "--name=arch_objective", "--scale=quick"])
 # Appended to `python -m MODULE` so that it takes seconds. Evaluate and generate need nothing:
 # they read the workdir's config.json, which training wrote with these eval settings.
 FAST = {
-    "t5x_style.experiments": ["--scale=micro"],
     "t5x_style.train": ["--config.train.num_steps=2", "--config.data.sequence_length=32",
                         "--config.data.batch_size=2", "--config.eval.max_items=4"],
     "t5x_style.bench": ["--steps=1"],
@@ -99,7 +100,7 @@ def run_readme_command(tmp_path_factory):
 
 def test_the_readme_runs_every_entry_point():
     programs = {c[2] if c[0] == "python" else c[0] for c in COMMANDS}
-    assert {"t5x_style.experiments", "t5x_style.train", "t5x_style.evaluate", "t5x_style.generate",
+    assert {"t5x_style.train", "t5x_style.evaluate", "t5x_style.generate",
             "t5x_style.bench", "t5x_style.data", "launch/tpu_create.sh", "launch/tpu_setup.sh",
             "launch/tpu_run.sh", "launch/tpu_logs.sh", "launch/tpu_delete.sh",
             "launch/gpu_run.sh"} <= programs
