@@ -329,8 +329,8 @@ def validate_model(m: ml_collections.ConfigDict) -> None:
     _check_choice("model.remat_policy", m.remat_policy, REMAT_POLICIES)
     _check_choice("model.dtype", m.dtype, DTYPES)
     _check_choice("model.param_dtype", m.param_dtype, DTYPES)
-    for field in ("vocab_size", "d_model", "num_heads", "head_dim", "d_ff", "num_layers", "scan_unroll",
-                  "relative_num_buckets", "relative_max_distance", "max_length"):
+    for field in ("vocab_size", "d_model", "num_heads", "head_dim", "d_ff", "num_layers",
+                  "scan_unroll", "relative_num_buckets", "relative_max_distance", "max_length"):
         _check_positive(f"model.{field}", m[field])
     if not m.mlp_activations:
         raise ValueError(f"model.mlp_activations={m.mlp_activations!r} is empty; allowed: a "

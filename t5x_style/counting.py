@@ -7,10 +7,15 @@ the two against each other (and against the published T5 v1.1 sizes).
 import ml_collections
 
 
+def mlp_params(m: ml_collections.ConfigDict) -> int:
+    """One wi per activation and wo, each d_model x d_ff (gated GELU: 3 matrices)."""
+    return (len(m.mlp_activations) + 1) * m.d_model * m.d_ff
+
+
 def layer_params(m: ml_collections.ConfigDict, cross_attention: bool = False) -> int:
-    """One pre-norm block: q, k, v, out projections; MLP (one wi per activation, wo); RMSNorm scales."""
+    """One pre-norm block: q, k, v, out projections; the MLP; RMSNorm scales."""
     attention = 4 * m.d_model * m.num_heads * m.head_dim
-    mlp = (len(m.mlp_activations) + 1) * m.d_model * m.d_ff
+    mlp = mlp_params(m)
     norms = m.d_model * (3 if cross_attention else 2)
     return attention * (2 if cross_attention else 1) + mlp + norms
 

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 import ml_collections
 import numpy as np
 
+from t5x_style import counting
+
 
 def _attention_width(m: ml_collections.ConfigDict) -> int:
     return m.num_heads * m.head_dim
@@ -34,10 +36,6 @@ def _projection_params(m: ml_collections.ConfigDict) -> int:
     return m.d_model * _attention_width(m)
 
 
-def _mlp_params(m: ml_collections.ConfigDict) -> int:
-    return (len(m.mlp_activations) + 1) * m.d_model * m.d_ff
-
-
 def train_flops_per_step(m: ml_collections.ConfigDict, batch_size: int, decoder_length: int,
                          encoder_length: int = 0, prefix_length: float = 0.0) -> float:
     """FLOPs of one training step (forward + backward) for `batch_size` rows.
@@ -46,7 +44,7 @@ def train_flops_per_step(m: ml_collections.ConfigDict, batch_size: int, decoder_
     """
     width = _attention_width(m)
     logits = m.d_model * m.vocab_size
-    self_layer = 4 * _projection_params(m) + _mlp_params(m)
+    self_layer = 4 * _projection_params(m) + counting.mlp_params(m)
     ld = decoder_length
     if m.architecture == "encoder_decoder":
         le = encoder_length

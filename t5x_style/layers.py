@@ -199,7 +199,7 @@ class MultiHeadAttention(nn.Module):
         logits = jnp.einsum("bthd,bshd->bhts", query, key,
                             preferred_element_type=jnp.float32)  # (B, H, T, S)
         if bias is not None:
-            logits = logits + bias.astype(jnp.float32)
+            logits = logits + bias
         logits = jnp.where(mask, logits, NEG_INF)
         weights = jax.nn.softmax(logits, axis=-1)
         weights = jnp.where(mask, weights, 0.0).astype(self.dtype)  # Fully-masked rows -> 0.
