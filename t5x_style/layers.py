@@ -135,8 +135,8 @@ class RelativePositionBias(nn.Module):
         """Bias (1, H, q_len, k_len) for queries and keys at slots [0, q_len) and [0, k_len); or,
         when decoding, (B, H, q_len, k_len) for queries at `q_positions` (B, q_len) and keys at the
         cache slots [0, k_len) (a cache slot holds the token of that position)."""
-        if q_positions is None:
-            relative = jnp.arange(k_len)[None, :] - jnp.arange(q_len)[:, None]  # (Tq, Tk)
+        if q_positions is None:  # numpy, so that the buckets below are computed while tracing
+            relative = np.arange(k_len)[None, :] - np.arange(q_len)[:, None]  # (Tq, Tk)
         else:
             relative = jnp.arange(k_len)[None, None, :] - q_positions[:, :, None]  # (B, Tq, Tk)
         table = self.param("rel_embedding",

@@ -114,6 +114,16 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 
 
+def compiler_options(mesh: Mesh) -> dict[str, bool]:
+    """XLA options for the steps jitted over `mesh`. On CPU, the matmuls that contract over the
+    token axis (every weight gradient, dX^T dY) go to oneDNN: YNNPACK, XLA:CPU's default, runs
+    them at 137 GFLOP/s in bfloat16 and 141 in float32 on a 2-core EPYC, oneDNN at 332 and 169
+    (`bench --preset=d4`: bfloat16 step 1.3x faster). Identical losses (tested)."""
+    if mesh.devices.flat[0].platform != "cpu":
+        return {}
+    return {"xla_cpu_experimental_onednn_custom_call": True}
+
+
 def batch_shards(mesh: Mesh) -> int:
     """How many ways a batch is split (the product of the batch axes)."""
     return math.prod(mesh.shape[a] for a in BATCH_AXES)

@@ -151,11 +151,12 @@ class Trainer:
             make_train_step(self.model, self.optimizer, config.train, config.seed),
             in_shardings=(self.state_shardings, batch_sharding),
             out_shardings=(self.state_shardings, partitioning.replicated(mesh)),
-            donate_argnums=0)
+            donate_argnums=0, compiler_options=partitioning.compiler_options(mesh))
         self.train_step = _on_mesh(mesh, self._jitted_train_step)
         self.eval_step = _on_mesh(mesh, jax.jit(
             make_eval_step(self.model), in_shardings=(self.param_shardings, batch_sharding),
-            out_shardings=partitioning.replicated(mesh)))
+            out_shardings=partitioning.replicated(mesh),
+            compiler_options=partitioning.compiler_options(mesh)))
 
     def init_state(self, params=None) -> TrainState:
         """A fresh state from `config.seed`, or around given (already placed) parameters, each

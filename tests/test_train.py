@@ -55,6 +55,28 @@ def test_sharded_equals_unsharded(architecture, mesh_sizes, train_fields):
         assert np.linalg.norm(a - b) <= 1e-3 * np.linalg.norm(b)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_cpu_weight_gradients_run_on_onednn_with_the_default_losses(dtype, monkeypatch):
+    config = config_lib.default_config()
+    config.model.update(num_layers=1, d_model=256, d_ff=1024, dtype=dtype)  # dots oneDNN takes
+    mesh = partitioning.make_mesh(config.mesh, jax.devices()[:1])
+    batch = partitioning.global_batch(mesh, synthetic_batch(length=128))
+
+    def losses_and_hlo():
+        trainer = train.Trainer(config, mesh)
+        state, losses = trainer.init_state(), []
+        for _ in range(2):
+            state, metrics = trainer.train_step(state, batch)
+            losses.append(float(metrics["loss"]))
+        return losses, trainer.lower_train_step(batch).compile().as_text()
+
+    losses, hlo = losses_and_hlo()
+    monkeypatch.setattr(partitioning, "compiler_options", lambda mesh: {})
+    default_losses, default_hlo = losses_and_hlo()
+    assert "__onednn$matmul" in hlo and "__onednn$matmul" not in default_hlo
+    np.testing.assert_allclose(losses, default_losses, rtol=1e-6 if dtype == "float32" else 1e-3)
+
+
 def test_nonfinite_loss_is_skipped_when_configured():
     trainer, mesh = _trainer("causal_decoder", {}, devices=jax.devices()[:1], skip_nonfinite=True)
     good = synthetic_batch()
