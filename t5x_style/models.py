@@ -130,6 +130,14 @@ def cross_entropy(logits: Array, targets: Array, weights: Array, z_loss: float,
     return loss * weights, token_z_loss * weights
 
 
+def _correct(logits: Array, targets: Array) -> Array:
+    """(B, T) whether the target has the largest logit (ties count as correct): the max is the
+    logsumexp's own and the target logit the loss's, where argmax's (value, index) reduction
+    cost XLA:CPU 1.3% of a D4 step (profiled)."""
+    target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+    return target_logit >= jnp.max(logits, axis=-1)
+
+
 @dataclasses.dataclass(frozen=True)
 class Model:
     """The one model interface: parameters, logits, loss and scores for a batch of T5X features.
@@ -219,7 +227,7 @@ class Model:
             loss_sum=jnp.sum(loss),
             z_loss_sum=jnp.sum(z_loss),
             num_tokens=num_tokens,
-            num_correct=jnp.sum((jnp.argmax(logits, axis=-1) == targets) * weights),
+            num_correct=jnp.sum(_correct(logits, targets) * weights),
         )
         return aux["loss_sum"] / normalizer, aux
 
