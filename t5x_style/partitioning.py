@@ -114,12 +114,15 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 
 
-def compiler_options(mesh: Mesh) -> dict[str, bool]:
-    """XLA options for the steps jitted over `mesh`. On CPU, the matmuls that contract over the
-    token axis (every weight gradient, dX^T dY) go to oneDNN: YNNPACK, XLA:CPU's default, runs
-    them at 137 GFLOP/s in bfloat16 and 141 in float32 on a 2-core EPYC, oneDNN at 332 and 169
-    (`bench --preset=d4`: bfloat16 step 1.3x faster). Identical losses (tested)."""
-    if mesh.devices.flat[0].platform != "cpu":
+def compiler_options(mesh: Mesh, num_params: int) -> dict[str, bool]:
+    """XLA options for the steps of a `num_params` model jitted over `mesh`. On CPU, the matmuls
+    that contract over the token axis (every weight gradient, dX^T dY; attention's dK) go to
+    oneDNN: YNNPACK, XLA:CPU's default, ran them at 137 GFLOP/s in bfloat16 and 141 in float32
+    on a 2-core EPYC, oneDNN at 332 and 169 (`bench --preset=d4`: bfloat16 step 1.3-1.5x
+    faster), with the same losses (tested). Not above 1B parameters: there the rewrite fails to
+    compile xxl's step (RESOURCE_EXHAUSTED allocating a Literal), and no such model trains on a
+    CPU; the compile-only check keeps XLA's default."""
+    if mesh.devices.flat[0].platform != "cpu" or num_params > 1_000_000_000:
         return {}
     return {"xla_cpu_experimental_onednn_custom_call": True}
 

@@ -147,16 +147,17 @@ class Trainer:
             TrainState(step=jax.ShapeDtypeStruct((), jnp.int32), params=abstract_params,
                        opt_state=abstract_opt_state), self.state_shardings)
         batch_sharding = partitioning.batch_sharding(mesh)
+        compiler_options = partitioning.compiler_options(
+            mesh, sum(leaf.size for leaf in jax.tree.leaves(abstract_params)))
         self._jitted_train_step = jax.jit(
             make_train_step(self.model, self.optimizer, config.train, config.seed),
             in_shardings=(self.state_shardings, batch_sharding),
             out_shardings=(self.state_shardings, partitioning.replicated(mesh)),
-            donate_argnums=0, compiler_options=partitioning.compiler_options(mesh))
+            donate_argnums=0, compiler_options=compiler_options)
         self.train_step = _on_mesh(mesh, self._jitted_train_step)
         self.eval_step = _on_mesh(mesh, jax.jit(
             make_eval_step(self.model), in_shardings=(self.param_shardings, batch_sharding),
-            out_shardings=partitioning.replicated(mesh),
-            compiler_options=partitioning.compiler_options(mesh)))
+            out_shardings=partitioning.replicated(mesh), compiler_options=compiler_options))
 
     def init_state(self, params=None) -> TrainState:
         """A fresh state from `config.seed`, or around given (already placed) parameters, each

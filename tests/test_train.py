@@ -71,7 +71,7 @@ def test_cpu_weight_gradients_run_on_onednn_with_the_default_losses(dtype, monke
         return losses, trainer.lower_train_step(batch).compile().as_text()
 
     losses, hlo = losses_and_hlo()
-    monkeypatch.setattr(partitioning, "compiler_options", lambda mesh: {})
+    monkeypatch.setattr(partitioning, "compiler_options", lambda mesh, num_params: {})
     default_losses, default_hlo = losses_and_hlo()
     assert "__onednn$matmul" in hlo and "__onednn$matmul" not in default_hlo
     np.testing.assert_allclose(losses, default_losses, rtol=1e-6 if dtype == "float32" else 1e-3)
