@@ -147,8 +147,7 @@ class Trainer:
             TrainState(step=jax.ShapeDtypeStruct((), jnp.int32), params=abstract_params,
                        opt_state=abstract_opt_state), self.state_shardings)
         batch_sharding = partitioning.batch_sharding(mesh)
-        compiler_options = partitioning.compiler_options(
-            mesh, sum(leaf.size for leaf in jax.tree.leaves(abstract_params)))
+        compiler_options = partitioning.compiler_options(mesh, counting.count_params(config.model))
         self._jitted_train_step = jax.jit(
             make_train_step(self.model, self.optimizer, config.train, config.seed),
             in_shardings=(self.state_shardings, batch_sharding),
