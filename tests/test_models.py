@@ -262,3 +262,8 @@ def test_unrolled_layer_scan_is_the_same_function_of_the_same_parameters(archite
              if architecture == "encoder_decoder" else decoder_batch(targets, prefix_length=4))
     np.testing.assert_allclose(jax.jit(unrolled.logits)(params, batch), logits_fn(params, batch),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_every_activation_the_config_allows_is_one_the_mlp_has():
+    # config.py stays free of JAX, so it names the activations layers.py implements: one list each.
+    assert set(config_lib.MLP_ACTIVATIONS) == set(layers.ACTIVATIONS)
